@@ -10,16 +10,14 @@ final class Progress {
     private static final long QUIET_NANOS = 2_000_000_000L, PLAIN_EVERY_NANOS = 10_000_000_000L, TTY_EVERY_NANOS = 200_000_000L;
 
     private final String what;
-    private final long total;
     private final PrintStream err = System.err;
     private final boolean terminal = System.console() != null && System.console().isTerminal();
     private final long start = System.nanoTime();
     private long lastPrint = start;
     private boolean printed;
 
-    Progress(String what, long total) {
+    Progress(String what) {
         this.what = what;
-        this.total = total;
     }
 
     void update(long done, long tokens) {
@@ -41,7 +39,6 @@ final class Progress {
 
     private String line(long done, long tokens, long now) {
         double seconds = Math.max(1e-9, (now - start) / 1e9);
-        return String.format("%s: %d/%d (%.0f%%), %.0f tokens/s, %.0fs", what, done, total,
-                total == 0 ? 100.0 : 100.0 * done / total, tokens / seconds, seconds);
+        return String.format("%s: %d lines, %.0f tokens/s, %.0fs", what, done, tokens / seconds, seconds);
     }
 }

@@ -6,9 +6,12 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
+import java.io.BufferedInputStream;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CharsetDecoder;
@@ -21,8 +24,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * JSON Lines in and out. Reading is strict: each non-blank line must be valid UTF-8 holding one JSON
- * object, and every error names the file and line. Blank lines are skipped (and counted in line numbers).
+ * JSON Lines in and out. Reading streams and is strict: each non-blank line must be valid UTF-8 holding
+ * one JSON object, and every error names the source and line. Blank lines are skipped (and counted in
+ * line numbers).
  */
 public final class Jsonl {
     public static final ObjectMapper JSON = new ObjectMapper();
@@ -32,53 +36,80 @@ public final class Jsonl {
     /** One input record and the 1-based line it came from. */
     public record Line(int number, ObjectNode value) {}
 
-    public static List<Line> read(Path path) {
-        byte[] bytes;
-        try {
-            bytes = Files.readAllBytes(path);
-        } catch (NoSuchFileException e) {
-            throw new BrmException(path + ": no such file");
-        } catch (IOException e) {
-            throw new BrmException(path + ": cannot read: " + e.getMessage(), e);
-        }
-        return parse(path.toString(), bytes);
-    }
-
-    public static List<Line> read(String name, InputStream in) {
-        try {
-            return parse(name, in.readAllBytes());
-        } catch (IOException e) {
-            throw new BrmException(name + ": cannot read: " + e.getMessage(), e);
-        }
-    }
-
-    static List<Line> parse(String name, byte[] bytes) {
-        List<Line> lines = new ArrayList<>();
-        CharsetDecoder utf8 = StandardCharsets.UTF_8.newDecoder()
+    /** A streaming reader; {@link #next()} returns null at the end. */
+    public static final class Reader implements AutoCloseable {
+        private final String name;
+        private final InputStream in;
+        private final CharsetDecoder utf8 = StandardCharsets.UTF_8.newDecoder()
                 .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
-        int start = 0, number = 0;
-        while (start < bytes.length) {
-            int end = start;
-            while (end < bytes.length && bytes[end] != '\n') end++;
-            number++;
-            String text;
+        private final ByteArrayOutputStream buffer = new ByteArrayOutputStream(1 << 12);
+        private int number;
+
+        public Reader(String name, InputStream in) {
+            this.name = name;
+            this.in = in instanceof BufferedInputStream ? in : new BufferedInputStream(in, 1 << 16);
+        }
+
+        public static Reader open(Path path) {
             try {
-                text = utf8.decode(ByteBuffer.wrap(bytes, start, end - start)).toString();
-            } catch (CharacterCodingException e) {
-                throw new BrmException(name + ":" + number + ": not valid UTF-8");
+                return new Reader(path.toString(), Files.newInputStream(path));
+            } catch (NoSuchFileException e) {
+                throw new BrmException(path + ": no such file");
+            } catch (IOException e) {
+                throw new BrmException(path + ": cannot read: " + e.getMessage(), e);
             }
-            if (!text.isBlank()) {
-                JsonNode node;
-                try {
-                    node = JSON.readTree(text);
-                } catch (JsonProcessingException e) {
-                    throw new BrmException(name + ":" + number + ": malformed JSON: " + e.getOriginalMessage());
+        }
+
+        public Line next() {
+            try {
+                while (true) {
+                    buffer.reset();
+                    int b;
+                    while ((b = in.read()) != -1 && b != '\n') buffer.write(b);
+                    if (b == -1 && buffer.size() == 0) return null;
+                    number++;
+                    String text;
+                    try {
+                        text = utf8.decode(ByteBuffer.wrap(buffer.toByteArray())).toString();
+                    } catch (CharacterCodingException e) {
+                        throw new BrmException(name + ":" + number + ": not valid UTF-8");
+                    }
+                    if (text.isBlank()) continue;
+                    JsonNode node;
+                    try {
+                        node = JSON.readTree(text);
+                    } catch (JsonProcessingException e) {
+                        throw new BrmException(name + ":" + number + ": malformed JSON: " + e.getOriginalMessage());
+                    }
+                    if (!(node instanceof ObjectNode object))
+                        throw new BrmException(name + ":" + number + ": expected a JSON object, got "
+                                + node.getNodeType().toString().toLowerCase());
+                    return new Line(number, object);
                 }
-                if (!(node instanceof ObjectNode object))
-                    throw new BrmException(name + ":" + number + ": expected a JSON object, got " + node.getNodeType().toString().toLowerCase());
-                lines.add(new Line(number, object));
+            } catch (IOException e) {
+                throw new BrmException(name + ":" + (number + 1) + ": cannot read: " + e.getMessage(), e);
             }
-            start = end + 1;
+        }
+
+        public String name() {
+            return name;
+        }
+
+        @Override
+        public void close() {
+            try {
+                in.close();
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+    }
+
+    /** All lines of a file. */
+    public static List<Line> read(Path path) {
+        List<Line> lines = new ArrayList<>();
+        try (Reader reader = Reader.open(path)) {
+            for (Line l; (l = reader.next()) != null; ) lines.add(l);
         }
         return lines;
     }

@@ -1,0 +1,74 @@
+package brm.batch;
+
+import brm.BrmException;
+import brm.io.Jsonl;
+import brm.tokenize.Tokenizer;
+import com.fasterxml.jackson.databind.JsonNode;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * Turns one input line into token ids: {@code {"prompt", "response"[, "input"]}} through the text rules,
+ * or {@code {"input_ids": [...]}} as given. The tokenizer ({@code tokenizer.json} in the model
+ * directory) is loaded on the first text line, so a directory without one still serves input_ids lines.
+ */
+public final class LineEncoder {
+    private final Path modelDir;
+    private final TextRules rules;
+    private final int vocabSize;
+    private final boolean responseRequired;
+    private Tokenizer tokenizer;
+    private TextRules.Specials specials;
+
+    /** @param responseRequired false where a prompt alone is a valid line (next-token logits) */
+    public LineEncoder(Path modelDir, TextRules rules, int vocabSize, boolean responseRequired) {
+        this.modelDir = modelDir;
+        this.rules = rules;
+        this.vocabSize = vocabSize;
+        this.responseRequired = responseRequired;
+    }
+
+    public int[] encode(Jsonl.Line line, String source) {
+        String where = source + ":" + line.number();
+        JsonNode v = line.value();
+        JsonNode ids = v.get("input_ids");
+        if (ids != null) {
+            if (v.has("prompt") || v.has("response"))
+                throw new BrmException(where + ": has both input_ids and prompt/response; give one or the other");
+            if (!ids.isArray()) throw new BrmException(where + ": input_ids must be an array of integers");
+            int[] out = new int[ids.size()];
+            for (int i = 0; i < out.length; i++) {
+                JsonNode id = ids.get(i);
+                if (!id.isIntegralNumber() || !id.canConvertToInt())
+                    throw new BrmException(where + ": input_ids[" + i + "] = " + id + " is not an integer token id");
+                out[i] = id.intValue();
+            }
+            return rules.fit(out, vocabSize, where);
+        }
+        String prompt = text(v, "prompt", where);
+        String response = responseRequired || v.has("response") ? text(v, "response", where) : "";
+        JsonNode input = v.get("input");
+        if (input != null && !input.isNull() && !input.isTextual()) throw new BrmException(where + ": \"input\" must be a string");
+        int[] out = rules.encode(tokenizer(where), specials, prompt, input == null || input.isNull() ? null : input.asText(), response, where);
+        return rules.fit(out, vocabSize, where);
+    }
+
+    private static String text(JsonNode v, String field, String where) {
+        JsonNode n = v.get(field);
+        if (n == null) throw new BrmException(where + ": missing field \"" + field + "\" (or give \"input_ids\")");
+        if (!n.isTextual()) throw new BrmException(where + ": \"" + field + "\" must be a string");
+        return n.asText();
+    }
+
+    private Tokenizer tokenizer(String where) {
+        if (tokenizer == null) {
+            Path file = modelDir.resolve("tokenizer.json");
+            if (!Files.isRegularFile(file))
+                throw new BrmException(where + ": the line has text but " + modelDir + " has no tokenizer.json (give input_ids instead)");
+            tokenizer = Tokenizer.load(file);
+            specials = TextRules.Specials.of(tokenizer);
+        }
+        return tokenizer;
+    }
+}

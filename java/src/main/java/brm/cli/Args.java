@@ -1,0 +1,73 @@
+package brm.cli;
+
+import org.apache.commons.cli.CommandLine;
+import org.apache.commons.cli.Option;
+import org.apache.commons.cli.Options;
+
+import java.nio.file.Path;
+
+/** Option definitions and typed getters shared by the subcommands. */
+final class Args {
+    private Args() {}
+
+    static Option value(String name, String arg, String description) {
+        return Option.builder().longOpt(name).hasArg().argName(arg).desc(description).build();
+    }
+
+    static Option required(String name, String arg, String description) {
+        return Option.builder().longOpt(name).hasArg().argName(arg).desc(description).required().build();
+    }
+
+    static Option flag(String name, String description) {
+        return Option.builder().longOpt(name).desc(description).build();
+    }
+
+    /** --model, --adapter, --init-head, --threads, --batch-size. */
+    static void addModel(Options o, boolean withAdapter) {
+        o.addOption(required("model", "DIR", "Hugging Face model directory (config.json, model.safetensors, tokenizer.json)"));
+        if (withAdapter) o.addOption(value("adapter", "ADIR", "PEFT LoRA adapter directory (adapter_config.json, adapter_model.safetensors)"));
+        o.addOption(value("init-head", "SEED", "start from a fresh score head drawn from SEED when the model has none"));
+        o.addOption(value("threads", "N", "compute threads (default: all cores, " + Runtime.getRuntime().availableProcessors() + ")"));
+        o.addOption(value("batch-size", "B", "sequences per forward pass (default 16)"));
+    }
+
+    /** --input, --output and the text rules. */
+    static void addIo(Options o) {
+        o.addOption(required("input", "IN.jsonl", "input JSONL: {\"id\"?, \"prompt\", \"response\"[, \"input\"]} or {\"id\"?, \"input_ids\": [...]}"));
+        o.addOption(required("output", "OUT.jsonl", "output JSONL, one line per input line, same order (written atomically)"));
+        o.addOption(value("template", "none|alpaca|FILE", "how prompt and response become text (default none: prompt + response)"));
+        o.addOption(flag("append-eos", "append the model's eos token to text lines"));
+        o.addOption(value("max-length", "L", "longest sequence in tokens (default: the model's position limit)"));
+        o.addOption(value("truncate", "left|right|error", "what to do with longer lines (default error)"));
+    }
+
+    static Path path(CommandLine line, String name) {
+        return line.hasOption(name) ? Path.of(line.getOptionValue(name)) : null;
+    }
+
+    static int positiveInt(CommandLine line, String name, int fallback) {
+        if (!line.hasOption(name)) return fallback;
+        String s = line.getOptionValue(name);
+        try {
+            int v = Integer.parseInt(s);
+            if (v >= 1) return v;
+        } catch (NumberFormatException ignored) {
+            // reported below
+        }
+        throw new UsageException("--" + name + " must be a positive integer, got '" + s + "'");
+    }
+
+    static Long optionalLong(CommandLine line, String name) {
+        if (!line.hasOption(name)) return null;
+        String s = line.getOptionValue(name);
+        try {
+            return Long.parseLong(s);
+        } catch (NumberFormatException e) {
+            throw new UsageException("--" + name + " must be an integer, got '" + s + "'");
+        }
+    }
+
+    static int threads(CommandLine line) {
+        return positiveInt(line, "threads", Runtime.getRuntime().availableProcessors());
+    }
+}

@@ -1,0 +1,32 @@
+package brm.cli;
+
+import brm.BrmException;
+import brm.batch.LineEncoder;
+import brm.batch.Template;
+import brm.batch.TextRules;
+import brm.batch.Truncation;
+import brm.backbone.ModelConfig;
+import org.apache.commons.cli.CommandLine;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** What score, tokenize and logits share: the model directory, its config and the text rules. */
+record ModelSession(Path modelDir, ModelConfig config, TextRules rules) {
+    static ModelSession open(CommandLine line) {
+        Path dir = Args.path(line, "model");
+        if (!Files.isDirectory(dir)) throw new BrmException(dir + ": no such model directory");
+        ModelConfig config = ModelConfig.load(dir);
+        int limit = config.maxPositions();
+        int maxLength = Args.positiveInt(line, "max-length", limit);
+        if (maxLength > limit)
+            throw new BrmException("--max-length " + maxLength + " exceeds the model's limit of " + limit + " positions (" + dir.resolve("config.json") + ")");
+        TextRules rules = new TextRules(Template.parse(line.getOptionValue("template")), line.hasOption("append-eos"),
+                maxLength, Truncation.parse(line.getOptionValue("truncate", "error")), config.eosTokenId());
+        return new ModelSession(dir, config, rules);
+    }
+
+    LineEncoder encoder(boolean responseRequired) {
+        return new LineEncoder(modelDir, rules, config.vocabSize(), responseRequired);
+    }
+}

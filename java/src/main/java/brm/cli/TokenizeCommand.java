@@ -1,0 +1,51 @@
+package brm.cli;
+
+import brm.io.AtomicFiles;
+import brm.io.Jsonl;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.apache.commons.cli.CommandLine;
+import org.apache.commons.cli.Options;
+
+/** brm tokenize: the token ids brm score would feed the model, one line per input line. */
+final class TokenizeCommand implements Command {
+    @Override
+    public String name() {
+        return "tokenize";
+    }
+
+    @Override
+    public String summary() {
+        return "tokenize JSONL lines with the model's tokenizer and text rules: {\"id\", \"input_ids\"} per line";
+    }
+
+    @Override
+    public Options options() {
+        Options o = new Options();
+        o.addOption(Args.required("model", "DIR", "Hugging Face model directory (config.json, tokenizer.json)"));
+        Args.addIo(o);
+        return o;
+    }
+
+    @Override
+    public void run(CommandLine line) {
+        ModelSession session = ModelSession.open(line);
+        var encoder = session.encoder(true);
+        Progress progress = new Progress("tokenize");
+        try (Jsonl.Reader reader = Jsonl.Reader.open(Args.path(line, "input"))) {
+            AtomicFiles.write(Args.path(line, "output"), out -> {
+                long lines = 0, tokens = 0;
+                for (Jsonl.Line l; (l = reader.next()) != null; ) {
+                    int[] ids = encoder.encode(l, reader.name());
+                    ObjectNode o = Jsonl.JSON.createObjectNode();
+                    o.set("id", ScoreCommand.idOf(l));
+                    var array = o.putArray("input_ids");
+                    for (int id : ids) array.add(id);
+                    Jsonl.writeLine(out, o);
+                    tokens += ids.length;
+                    progress.update(++lines, tokens);
+                }
+                progress.finish(lines, tokens);
+            });
+        }
+    }
+}
