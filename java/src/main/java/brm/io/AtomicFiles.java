@@ -8,6 +8,7 @@ import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
 
 /** Outputs appear whole or not at all: write a temporary sibling, then rename over the target. */
 public final class AtomicFiles {
@@ -25,6 +26,9 @@ public final class AtomicFiles {
         try {
             Files.createDirectories(dir);
             tmp = Files.createTempFile(dir, "." + absolute.getFileName() + ".", ".tmp");
+            // temp files are created owner-only; an output is an ordinary file (umask still applies on copy-out)
+            if (Files.getFileStore(tmp).supportsFileAttributeView("posix"))
+                Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rw-r--r--"));
             try (OutputStream out = new java.io.BufferedOutputStream(Files.newOutputStream(tmp), 1 << 16)) {
                 body.write(out);
             }
