@@ -16,5 +16,10 @@ interface Command {
 
     Options options();
 
+    /** The name of the one positional argument the command takes (e.g. a format), or null for none. */
+    default String positional() {
+        return null;
+    }
+
     void run(CommandLine line) throws Exception;
 }

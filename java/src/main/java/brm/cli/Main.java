@@ -25,7 +25,7 @@ public final class Main {
 
     static Map<String, Command> commands() {
         Map<String, Command> map = new LinkedHashMap<>();
-        for (Command c : List.of(new ScoreCommand(), new TokenizeCommand(), new LogitsCommand(), new DemoCommand()))
+        for (Command c : List.of(new ScoreCommand(), new TokenizeCommand(), new LogitsCommand(), new ImportCommand(), new DemoCommand()))
             map.put(c.name(), c);
         return map;
     }
@@ -61,8 +61,11 @@ public final class Main {
             printHelp(command, options);
             return OK;
         }
-        if (!line.getArgList().isEmpty()) {
-            System.err.println("brm " + command.name() + ": unexpected argument '" + line.getArgList().getFirst() + "' (see brm " + command.name() + " --help)");
+        int positionals = command.positional() == null ? 0 : 1;
+        if (line.getArgList().size() != positionals) {
+            System.err.println("brm " + command.name() + ": " + (line.getArgList().size() > positionals
+                    ? "unexpected argument '" + line.getArgList().get(positionals) + "'"
+                    : "missing " + command.positional()) + " (see brm " + command.name() + " --help)");
             return USAGE;
         }
         try {
@@ -95,7 +98,8 @@ public final class Main {
         HelpFormatter formatter = new HelpFormatter();
         formatter.setWidth(100);
         PrintWriter out = new PrintWriter(System.out, true);
-        formatter.printHelp(out, 100, "brm " + command.name() + " [options]", command.summary() + "\n\n", options, 2, 2,
+        String usage = "brm " + command.name() + (command.positional() == null ? "" : " " + command.positional()) + " [options]";
+        formatter.printHelp(out, 100, usage, command.summary() + "\n\n", options, 2, 2,
                 command.details().isEmpty() ? "" : "\n" + command.details());
         out.flush();
     }

@@ -26,7 +26,7 @@ public final class AtomicFiles {
         try {
             Files.createDirectories(dir);
             tmp = Files.createTempFile(dir, "." + absolute.getFileName() + ".", ".tmp");
-            // temp files are created owner-only; an output is an ordinary file (umask still applies on copy-out)
+            // temporary files are created owner-only; an output is an ordinary, world-readable file
             if (Files.getFileStore(tmp).supportsFileAttributeView("posix"))
                 Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rw-r--r--"));
             try (OutputStream out = new java.io.BufferedOutputStream(Files.newOutputStream(tmp), 1 << 16)) {
