@@ -1,0 +1,207 @@
+package brm.backend;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The row kernels of {@link CpuBackend}: Vector API loops (FloatVector.SPECIES_PREFERRED, FP32
+ * accumulation) over one row or vector of n floats at a given offset. Every loop steps by the
+ * vector length with a lane mask for the tail, so any n (head dims of 12, hidden sizes of 48) works
+ * without a scalar copy of the math.
+ *
+ *   layerNorm   μ = Σx/n, σ² = Σ(x-μ)²/n, y = (x-μ)/√(σ²+ε)·w + b     (two passes: stable variance)
+ *   rmsNorm     y = x/√(Σx²/n + ε)·w
+ *   gelu        y = ½x(1 + erf(x/√2)), with 1 + erf(z) = 2 - erfc(z) for z ≥ 0 and erfc(-z) for
+ *               z &lt; 0 so the negative tail keeps its relative precision; erfc(a), a ≥ 0, is the
+ *               Chebyshev fit t·exp(-a² + P(t)), t = 1/(1 + a/2), relative error &lt; 1.2e-7
+ *               (Numerical Recipes' erfcc, degree-9 P)
+ *   siluMul     y = g/(1 + e^-g)·u
+ *   softmaxExp  s_j ← e^(s_j - max), returns Σ_j s_j
+ */
+final class CpuKernels {
+    private CpuKernels() {}
+
+    static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final FloatVector ONE = FloatVector.broadcast(S, 1f);
+    private static final float INV_SQRT2 = (float) (1 / Math.sqrt(2));
+    /** P(t) of erfc, constant term first. */
+    private static final float[] ERFC_P = {-1.26551223f, 1.00002368f, 0.37409196f, 0.09678418f, -0.18628806f,
+            0.27886807f, -1.13520398f, 1.48851587f, -0.82215223f, 0.17087277f};
+
+    private static VectorMask<Float> tail(int i, int n) {
+        return S.indexInRange(i, n);
+    }
+
+    /** Σ x[o..o+n). */
+    static float sum(float[] x, int o, int n) {
+        FloatVector acc = FloatVector.zero(S);
+        for (int i = 0; i < n; i += S.length()) acc = acc.add(FloatVector.fromArray(S, x, o + i, tail(i, n)));
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    /** Σ a[ao+i]·b[bo+i], i &lt; n. */
+    static float dot(float[] a, int ao, float[] b, int bo, int n) {
+        FloatVector acc = FloatVector.zero(S);
+        for (int i = 0; i < n; i += S.length()) {
+            var m = tail(i, n);
+            acc = FloatVector.fromArray(S, a, ao + i, m).fma(FloatVector.fromArray(S, b, bo + i, m), acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    /** y[yo..yo+n) += alpha · x[xo..xo+n). */
+    static void axpy(float alpha, float[] x, int xo, float[] y, int yo, int n) {
+        var a = FloatVector.broadcast(S, alpha);
+        for (int i = 0; i < n; i += S.length()) {
+            var m = tail(i, n);
+            FloatVector.fromArray(S, x, xo + i, m).fma(a, FloatVector.fromArray(S, y, yo + i, m)).intoArray(y, yo + i, m);
+        }
+    }
+
+    /** x[o..o+n) *= alpha. */
+    static void scale(float[] x, int o, int n, float alpha) {
+        for (int i = 0; i < n; i += S.length()) {
+            var m = tail(i, n);
+            FloatVector.fromArray(S, x, o + i, m).mul(alpha).intoArray(x, o + i, m);
+        }
+    }
+
+    /** x[xo..xo+n) += d[dO..dO+n). */
+    static void add(float[] x, int xo, float[] d, int dO, int n) {
+        for (int i = 0; i < n; i += S.length()) {
+            var m = tail(i, n);
+            FloatVector.fromArray(S, x, xo + i, m).add(FloatVector.fromArray(S, d, dO + i, m)).intoArray(x, xo + i, m);
+        }
+    }
+
+    /** x += d, returning Σ x (after the add): the first pass of the fused residual-add norms. */
+    private static float addSum(float[] x, int xo, float[] d, int dO, int n) {
+        FloatVector acc = FloatVector.zero(S);
+        for (int i = 0; i < n; i += S.length()) {
+            var m = tail(i, n);
+            var v = FloatVector.fromArray(S, x, xo + i, m).add(FloatVector.fromArray(S, d, dO + i, m));
+            v.intoArray(x, xo + i, m);
+            acc = acc.add(v);
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    /** x += d, returning Σ x² (after the add). */
+    private static float addSumSquares(float[] x, int xo, float[] d, int dO, int n) {
+        FloatVector acc = FloatVector.zero(S);
+        for (int i = 0; i < n; i += S.length()) {
+            var m = tail(i, n);
+            var v = FloatVector.fromArray(S, x, xo + i, m).add(FloatVector.fromArray(S, d, dO + i, m));
+            v.intoArray(x, xo + i, m);
+            acc = v.fma(v, acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    /** out[oo..oo+n) = layerNorm(x[xo..xo+n)) with weight w[n], bias b[n]; out may be x. */
+    static void layerNorm(float[] x, int xo, float[] w, float[] b, float eps, float[] out, int oo, int n) {
+        normalize(x, xo, sum(x, xo, n) / n, w, b, eps, out, oo, n);
+    }
+
+    /** x += d, then out = layerNorm(x); out may be x. */
+    static void addLayerNorm(float[] x, int xo, float[] d, int dO, float[] w, float[] b, float eps, float[] out, int oo, int n) {
+        normalize(x, xo, addSum(x, xo, d, dO, n) / n, w, b, eps, out, oo, n);
+    }
+
+    private static void normalize(float[] x, int xo, float mean, float[] w, float[] b, float eps, float[] out, int oo, int n) {
+        FloatVector acc = FloatVector.zero(S);
+        for (int i = 0; i < n; i += S.length()) {
+            var m = tail(i, n);
+            var d = FloatVector.fromArray(S, x, xo + i, m).sub(mean, m);
+            acc = d.fma(d, acc);
+        }
+        float inv = (float) (1 / Math.sqrt(acc.reduceLanes(VectorOperators.ADD) / n + eps));
+        for (int i = 0; i < n; i += S.length()) {
+            var m = tail(i, n);
+            FloatVector.fromArray(S, x, xo + i, m).sub(mean).mul(inv)
+                    .fma(FloatVector.fromArray(S, w, i, m), FloatVector.fromArray(S, b, i, m))
+                    .intoArray(out, oo + i, m);
+        }
+    }
+
+    /** out[oo..oo+n) = rmsNorm(x[xo..xo+n)) with weight w[n]; out may be x. */
+    static void rmsNorm(float[] x, int xo, float[] w, float eps, float[] out, int oo, int n) {
+        scaleByWeight(x, xo, dot(x, xo, x, xo, n), w, eps, out, oo, n);
+    }
+
+    /** x += d, then out = rmsNorm(x); out may be x. */
+    static void addRmsNorm(float[] x, int xo, float[] d, int dO, float[] w, float eps, float[] out, int oo, int n) {
+        scaleByWeight(x, xo, addSumSquares(x, xo, d, dO, n), w, eps, out, oo, n);
+    }
+
+    private static void scaleByWeight(float[] x, int xo, float sumSquares, float[] w, float eps, float[] out, int oo, int n) {
+        float inv = (float) (1 / Math.sqrt(sumSquares / n + eps));
+        for (int i = 0; i < n; i += S.length()) {
+            var m = tail(i, n);
+            FloatVector.fromArray(S, x, xo + i, m).mul(inv).mul(FloatVector.fromArray(S, w, i, m)).intoArray(out, oo + i, m);
+        }
+    }
+
+    /** x[o..o+n) = gelu(x) in place (exact, erf-based). */
+    static void gelu(float[] x, int o, int n) {
+        for (int i = 0; i < n; i += S.length()) {
+            var m = tail(i, n);
+            var v = FloatVector.fromArray(S, x, o + i, m);
+            var z = v.mul(INV_SQRT2);
+            var a = z.abs();
+            var t = ONE.div(a.fma(0.5f, 1f));
+            var p = FloatVector.broadcast(S, ERFC_P[ERFC_P.length - 1]);
+            for (int k = ERFC_P.length - 2; k >= 0; k--) p = p.fma(t, FloatVector.broadcast(S, ERFC_P[k]));
+            var erfc = t.mul(p.sub(a.mul(a)).lanewise(VectorOperators.EXP));
+            var onePlusErf = erfc.blend(erfc.neg().add(2f), z.compare(VectorOperators.GE, 0f));
+            v.mul(0.5f).mul(onePlusErf).intoArray(x, o + i, m);
+        }
+    }
+
+    /** out[oo..oo+n) = silu(g[go..]) · u[uo..]. */
+    static void siluMul(float[] g, int go, float[] u, int uo, float[] out, int oo, int n) {
+        for (int i = 0; i < n; i += S.length()) {
+            var m = tail(i, n);
+            var gv = FloatVector.fromArray(S, g, go + i, m);
+            var sigmoid = ONE.div(gv.neg().lanewise(VectorOperators.EXP).add(1f));
+            gv.mul(sigmoid).mul(FloatVector.fromArray(S, u, uo + i, m)).intoArray(out, oo + i, m);
+        }
+    }
+
+    /** Rotate-half rotary on x[o..o+2h): pairs (x[o+i], x[o+h+i]) rotated by (cos, sin)[co+i], i &lt; h. */
+    static void rotate(float[] x, int o, int h, float[] cos, float[] sin, int co) {
+        for (int i = 0; i < h; i += S.length()) {
+            var m = tail(i, h);
+            var x1 = FloatVector.fromArray(S, x, o + i, m);
+            var x2 = FloatVector.fromArray(S, x, o + h + i, m);
+            var c = FloatVector.fromArray(S, cos, co + i, m);
+            var s = FloatVector.fromArray(S, sin, co + i, m);
+            x1.mul(c).sub(x2.mul(s)).intoArray(x, o + i, m);
+            x2.mul(c).add(x1.mul(s)).intoArray(x, o + h + i, m);
+        }
+    }
+
+    /** s[o..o+n) ← e^(s - max); returns the sum. */
+    static float softmaxExp(float[] s, int o, int n, float max) {
+        FloatVector acc = FloatVector.zero(S);
+        for (int i = 0; i < n; i += S.length()) {
+            var m = tail(i, n);
+            var e = FloatVector.fromArray(S, s, o + i, m).sub(max).lanewise(VectorOperators.EXP);
+            e.intoArray(s, o + i, m);
+            acc = acc.add(e, m);
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    /** max of s[o..o+n), n ≥ 1. */
+    static float max(float[] s, int o, int n) {
+        FloatVector acc = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+        for (int i = 0; i < n; i += S.length()) {
+            var m = tail(i, n);
+            acc = acc.lanewise(VectorOperators.MAX, FloatVector.fromArray(S, s, o + i, m), m);
+        }
+        return acc.reduceLanes(VectorOperators.MAX);
+    }
+}
