@@ -1,6 +1,7 @@
 package brm.backend;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -19,6 +20,11 @@ import jdk.incubator.vector.VectorSpecies;
  *               (Numerical Recipes' erfcc, degree-9 P)
  *   siluMul     y = g/(1 + e^-g)·u
  *   softmaxExp  s_j ← e^(s_j - max), returns Σ_j s_j
+ *
+ * Bit-reproducibility: the Vector API may evaluate a lane reduction in any order and its EXP with
+ * any ≤1-ulp routine, and the interpreter, C1 and C2 do differ, so results would change as the JIT
+ * warms up. Sums of lanes are therefore added in lane order ({@link #sumLanes}) and e^x is computed
+ * here from exactly rounded ops ({@link #exp}): the same inputs give the same bits in every tier.
  */
 final class CpuKernels {
     private CpuKernels() {}
@@ -30,6 +36,38 @@ final class CpuKernels {
     private static final float[] ERFC_P = {-1.26551223f, 1.00002368f, 0.37409196f, 0.09678418f, -0.18628806f,
             0.27886807f, -1.13520398f, 1.48851587f, -0.82215223f, 0.17087277f};
 
+    private static final float LOG2E = 1.44269504088896341f, LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;
+    /** 1.5·2²³: adding and subtracting it rounds a float of magnitude &lt; 2²² to the nearest integer. */
+    private static final float ROUNDER = 12582912f;
+    /** Cephes expf: e^r ≈ 1 + r + r²·P(r) on |r| ≤ ln2/2, P constant term last. */
+    private static final float[] EXP_P = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f,
+            1.6666665459e-1f, 5.0000001201e-1f};
+
+    /**
+     * e^x per lane, within ~1 ulp: x = k·ln2 + r (Cody-Waite), e^r by polynomial, 2^k built in the
+     * exponent bits; e^x = 0 below -87.3 (where 2^k would be subnormal) and +∞ above 88.7.
+     */
+    static FloatVector exp(FloatVector x) {
+        var clamped = x.max(-87f).min(88f);
+        var k = clamped.fma(LOG2E, ROUNDER).sub(ROUNDER);
+        var r = k.fma(FloatVector.broadcast(S, -LN2_HI), clamped);
+        r = k.fma(FloatVector.broadcast(S, -LN2_LO), r);
+        var p = FloatVector.broadcast(S, EXP_P[0]);
+        for (int i = 1; i < EXP_P.length; i++) p = p.fma(r, FloatVector.broadcast(S, EXP_P[i]));
+        var er = p.mul(r).fma(r, r).add(1f);
+        var twoK = ((IntVector) k.convert(VectorOperators.F2I, 0)).add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+        return er.mul(twoK)
+                .blend(0f, x.compare(VectorOperators.LT, -87.3f))
+                .blend(Float.POSITIVE_INFINITY, x.compare(VectorOperators.GT, 88.7f));
+    }
+
+    /** The lanes of v added in lane order. */
+    static float sumLanes(FloatVector v) {
+        float s = 0;
+        for (int i = 0; i < S.length(); i++) s += v.lane(i);
+        return s;
+    }
+
     private static VectorMask<Float> tail(int i, int n) {
         return S.indexInRange(i, n);
     }
@@ -38,7 +76,7 @@ final class CpuKernels {
     static float sum(float[] x, int o, int n) {
         FloatVector acc = FloatVector.zero(S);
         for (int i = 0; i < n; i += S.length()) acc = acc.add(FloatVector.fromArray(S, x, o + i, tail(i, n)));
-        return acc.reduceLanes(VectorOperators.ADD);
+        return sumLanes(acc);
     }
 
     /** Σ a[ao+i]·b[bo+i], i &lt; n. */
@@ -48,7 +86,7 @@ final class CpuKernels {
             var m = tail(i, n);
             acc = FloatVector.fromArray(S, a, ao + i, m).fma(FloatVector.fromArray(S, b, bo + i, m), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return sumLanes(acc);
     }
 
     /** y[yo..yo+n) += alpha · x[xo..xo+n). */
@@ -85,7 +123,7 @@ final class CpuKernels {
             v.intoArray(x, xo + i, m);
             acc = acc.add(v);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return sumLanes(acc);
     }
 
     /** x += d, returning Σ x² (after the add). */
@@ -97,7 +135,7 @@ final class CpuKernels {
             v.intoArray(x, xo + i, m);
             acc = v.fma(v, acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return sumLanes(acc);
     }
 
     /** out[oo..oo+n) = layerNorm(x[xo..xo+n)) with weight w[n], bias b[n]; out may be x. */
@@ -117,7 +155,7 @@ final class CpuKernels {
             var d = FloatVector.fromArray(S, x, xo + i, m).sub(mean, m);
             acc = d.fma(d, acc);
         }
-        float inv = (float) (1 / Math.sqrt(acc.reduceLanes(VectorOperators.ADD) / n + eps));
+        float inv = (float) (1 / Math.sqrt(sumLanes(acc) / n + eps));
         for (int i = 0; i < n; i += S.length()) {
             var m = tail(i, n);
             FloatVector.fromArray(S, x, xo + i, m).sub(mean).mul(inv)
@@ -154,7 +192,7 @@ final class CpuKernels {
             var t = ONE.div(a.fma(0.5f, 1f));
             var p = FloatVector.broadcast(S, ERFC_P[ERFC_P.length - 1]);
             for (int k = ERFC_P.length - 2; k >= 0; k--) p = p.fma(t, FloatVector.broadcast(S, ERFC_P[k]));
-            var erfc = t.mul(p.sub(a.mul(a)).lanewise(VectorOperators.EXP));
+            var erfc = t.mul(exp(p.sub(a.mul(a))));
             var onePlusErf = erfc.blend(erfc.neg().add(2f), z.compare(VectorOperators.GE, 0f));
             v.mul(0.5f).mul(onePlusErf).intoArray(x, o + i, m);
         }
@@ -165,7 +203,7 @@ final class CpuKernels {
         for (int i = 0; i < n; i += S.length()) {
             var m = tail(i, n);
             var gv = FloatVector.fromArray(S, g, go + i, m);
-            var sigmoid = ONE.div(gv.neg().lanewise(VectorOperators.EXP).add(1f));
+            var sigmoid = ONE.div(exp(gv.neg()).add(1f));
             gv.mul(sigmoid).mul(FloatVector.fromArray(S, u, uo + i, m)).intoArray(out, oo + i, m);
         }
     }
@@ -188,11 +226,11 @@ final class CpuKernels {
         FloatVector acc = FloatVector.zero(S);
         for (int i = 0; i < n; i += S.length()) {
             var m = tail(i, n);
-            var e = FloatVector.fromArray(S, s, o + i, m).sub(max).lanewise(VectorOperators.EXP);
+            var e = exp(FloatVector.fromArray(S, s, o + i, m).sub(max));
             e.intoArray(s, o + i, m);
             acc = acc.add(e, m);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return sumLanes(acc);
     }
 
     /** max of s[o..o+n), n ≥ 1. */

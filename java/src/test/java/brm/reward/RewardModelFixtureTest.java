@@ -4,11 +4,13 @@ import brm.lora.LoraAdapter;
 import com.fasterxml.jackson.databind.JsonNode;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.FieldSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.util.ArrayList;
 import java.util.List;
 import java.util.OptionalLong;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -63,9 +65,24 @@ class RewardModelFixtureTest {
     }
 
     /**
-     * A sequence's reward does not depend on its batch: every op is row-wise or per sequence, so with
-     * a GEMM whose per-element summation order is independent of the row count the results are
-     * bit-identical; ≤ 1e-6 relative leaves room for a GEMM whose row tails round differently.
+     * The same input gives the same bits on every call, while the JIT moves the kernels from the
+     * interpreter to C1 and C2 (whose Vector API reductions and EXP would otherwise round differently).
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"llama_gqa", "bert_mean"})
+    void repeatedScoringIsBitIdentical(String name) {
+        List<int[]> sequences = Fixtures.sequences(Fixtures.expected(name));
+        try (RewardModel m = RewardModel.open(Fixtures.dir(name), null, new RewardModel.Options(1, 4096, OptionalLong.empty()))) {
+            float[] first = m.score(sequences);
+            for (int i = 0; i < 40; i++) assertArrayEquals(first, m.score(sequences), name + ": call " + i + " differs");
+        }
+    }
+
+    /**
+     * A sequence's reward does not depend on its batch: every op is row-wise or per sequence and
+     * rounds the same way in every JIT tier, so with a GEMM whose per-element summation order does not
+     * depend on the row count or row position the results are bit-identical (they are with the
+     * current GEMM); ≤ 1e-6 relative leaves room for a GEMM whose row tails round differently.
      */
     @ParameterizedTest
     @FieldSource("ALL")
