@@ -12,8 +12,8 @@ import java.util.Arrays;
  * {@link Parallel}: element-wise ops split the rows, attention splits (sequence, head) pairs.
  *
  * Attention, per sequence s (rows [start, start+T)) and query head h, with D the head dimension:
- *   Kᵀ [D, T] = the key head of h's group, transposed so that the scores of one query are D axpys
- *   over contiguous keys (no horizontal sums); for query t and keys j &lt; n (n = t+1 when causal, so
+ *   Kᵀ [D, T] = the key head of h's group, transposed so that a query's scores are computed a vector
+ *   of keys at a time (no horizontal sums); for query t and keys j &lt; n (n = t+1 when causal, so
  *   the mask is the loop bound, else T):
  *     s_j = Σ_d (scale·q_t[d]) · Kᵀ[d, j];  p_j = e^(s_j - max s) / Σ e^(s - max s);  o_t = Σ_j p_j v_j
  * Scratch (Kᵀ and the scores) is one float[] per worker thread, grown on demand.
@@ -246,28 +246,24 @@ public final class CpuBackend implements Backend {
     private void attendHead(int start, int len, int h, int kvHead, Heads q, Heads k, Heads v, boolean causal, float scale, CpuTensor out) {
         int dim = q.dim();
         float[] scratch = attentionScratch.get();
-        if (scratch.length < (dim + 1) * len) {
-            scratch = new float[(dim + 1) * len];
+        if (scratch.length < (dim + 1) * len + dim) {
+            scratch = new float[(dim + 1) * len + dim];
             attentionScratch.set(scratch);
         }
-        float[] qd = cpu(q.tensor()).data, kd = cpu(k.tensor()).data, vd = cpu(v.tensor()).data, od = out.data;
+        float[] qd = cpu(q.tensor()).data, kd = cpu(k.tensor()).data, vd = cpu(v.tensor()).data;
         int qCols = q.tensor().cols(), kCols = k.tensor().cols(), vCols = v.tensor().cols();
         int kOff = k.offset() + kvHead * k.stride(), vOff = v.offset() + kvHead * v.stride();
-        float[] keysT = scratch;
-        int scores = dim * len;
+        int scores = dim * len, query = scores + len;
         for (int j = 0; j < len; j++)
-            for (int d = 0; d < dim; d++) keysT[d * len + j] = kd[(start + j) * kCols + kOff + d];
+            for (int d = 0; d < dim; d++) scratch[d * len + j] = kd[(start + j) * kCols + kOff + d];
         for (int t = 0; t < len; t++) {
             int n = causal ? t + 1 : len;
             int qo = (start + t) * qCols + q.offset() + h * q.stride();
-            Arrays.fill(scratch, scores, scores + n, 0f);
-            for (int d = 0; d < dim; d++) CpuKernels.axpy(scale * qd[qo + d], keysT, d * len, scratch, scores, n);
+            for (int d = 0; d < dim; d++) scratch[query + d] = scale * qd[qo + d];
+            CpuKernels.queryKeys(scratch, query, scratch, len, dim, n, scratch, scores);
             float max = CpuKernels.max(scratch, scores, n);
             float inv = 1f / CpuKernels.softmaxExp(scratch, scores, n, max);
-            int o = (start + t) * out.cols + h * dim;
-            Arrays.fill(od, o, o + dim, 0f);
-            for (int j = 0; j < n; j++) CpuKernels.axpy(scratch[scores + j], vd, (start + j) * vCols + vOff, od, o, dim);
-            CpuKernels.scale(od, o, dim, inv);
+            CpuKernels.weightedRows(scratch, scores, n, vd, start * vCols + vOff, vCols, dim, inv, out.data, (start + t) * out.cols + h * dim);
         }
     }
 

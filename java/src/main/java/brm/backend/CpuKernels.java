@@ -89,15 +89,6 @@ final class CpuKernels {
         return sumLanes(acc);
     }
 
-    /** y[yo..yo+n) += alpha · x[xo..xo+n). */
-    static void axpy(float alpha, float[] x, int xo, float[] y, int yo, int n) {
-        var a = FloatVector.broadcast(S, alpha);
-        for (int i = 0; i < n; i += S.length()) {
-            var m = tail(i, n);
-            FloatVector.fromArray(S, x, xo + i, m).fma(a, FloatVector.fromArray(S, y, yo + i, m)).intoArray(y, yo + i, m);
-        }
-    }
-
     /** x[o..o+n) *= alpha. */
     static void scale(float[] x, int o, int n, float alpha) {
         for (int i = 0; i < n; i += S.length()) {
@@ -218,6 +209,26 @@ final class CpuKernels {
             var s = FloatVector.fromArray(S, sin, co + i, m);
             x1.mul(c).sub(x2.mul(s)).intoArray(x, o + i, m);
             x2.mul(c).add(x1.mul(s)).intoArray(x, o + h + i, m);
+        }
+    }
+
+    /** out[oo+j] = Σ_d q[qo+d] · kT[d·ld + j] for j &lt; n, d &lt; dim: one query against keys stored transposed [dim, ld]. */
+    static void queryKeys(float[] q, int qo, float[] kT, int ld, int dim, int n, float[] out, int oo) {
+        for (int j = 0; j < n; j += S.length()) {
+            var m = tail(j, n);
+            FloatVector acc = FloatVector.zero(S);
+            for (int d = 0; d < dim; d++) acc = FloatVector.fromArray(S, kT, d * ld + j, m).fma(FloatVector.broadcast(S, q[qo + d]), acc);
+            acc.intoArray(out, oo + j, m);
+        }
+    }
+
+    /** out[oo+d] = alpha · Σ_j p[po+j] · v[vo + j·ld + d] for j &lt; n, d &lt; dim: probabilities times value rows. */
+    static void weightedRows(float[] p, int po, int n, float[] v, int vo, int ld, int dim, float alpha, float[] out, int oo) {
+        for (int d = 0; d < dim; d += S.length()) {
+            var m = tail(d, dim);
+            FloatVector acc = FloatVector.zero(S);
+            for (int j = 0; j < n; j++) acc = FloatVector.fromArray(S, v, vo + j * ld + d, m).fma(FloatVector.broadcast(S, p[po + j]), acc);
+            acc.mul(alpha).intoArray(out, oo + d, m);
         }
     }
 

@@ -13,7 +13,6 @@ import brm.head.RewardHead;
 import brm.lora.LoraAdapter;
 
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.OptionalLong;
 
@@ -83,7 +82,7 @@ public final class RewardModel implements AutoCloseable {
         return config.linearModules();
     }
 
-    /** One reward per sequence of token ids, in order. */
+    /** rewards [n] for n sequences of token ids [T_i], in order. */
     public float[] score(List<int[]> sequences) {
         for (int i = 0; i < sequences.size(); i++) Inputs.check(config, dir, i, sequences.get(i));
         float[] rewards = new float[sequences.size()];
@@ -92,7 +91,7 @@ public final class RewardModel implements AutoCloseable {
             int end = first, tokens = 0;
             while (end < sequences.size() && (end == first || tokens + sequences.get(end).length <= maxBatchTokens))
                 tokens += sequences.get(end++).length;
-            List<int[]> batch = new ArrayList<>(sequences.subList(first, end));
+            List<int[]> batch = sequences.subList(first, end);
             Packing p = Packing.of(batch);
             float[] r = head.rewards(p, backbone.forward(p, Inputs.concat(batch)));
             System.arraycopy(r, 0, rewards, first, r.length);
