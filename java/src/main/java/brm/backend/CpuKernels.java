@@ -45,10 +45,11 @@ final class CpuKernels {
 
     /**
      * e^x per lane, within ~1 ulp: x = k·ln2 + r (Cody-Waite), e^r by polynomial, 2^k built in the
-     * exponent bits; e^x = 0 below -87.3 (where 2^k would be subnormal) and +∞ above 88.7.
+     * exponent bits. Saturates where 2^k would leave the normal range: 0 below -87 (e^-87 ≈ 1.6e-38)
+     * and +∞ above 88.3 (e^88.3 ≈ 2.2e38, near the float maximum).
      */
     static FloatVector exp(FloatVector x) {
-        var clamped = x.max(-87f).min(88f);
+        var clamped = x.max(-87f).min(88.3f);
         var k = clamped.fma(LOG2E, ROUNDER).sub(ROUNDER);
         var r = k.fma(FloatVector.broadcast(S, -LN2_HI), clamped);
         r = k.fma(FloatVector.broadcast(S, -LN2_LO), r);
@@ -57,8 +58,8 @@ final class CpuKernels {
         var er = p.mul(r).fma(r, r).add(1f);
         var twoK = ((IntVector) k.convert(VectorOperators.F2I, 0)).add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
         return er.mul(twoK)
-                .blend(0f, x.compare(VectorOperators.LT, -87.3f))
-                .blend(Float.POSITIVE_INFINITY, x.compare(VectorOperators.GT, 88.7f));
+                .blend(0f, x.compare(VectorOperators.LT, -87f))
+                .blend(Float.POSITIVE_INFINITY, x.compare(VectorOperators.GT, 88.3f));
     }
 
     /** The lanes of v added in lane order. */

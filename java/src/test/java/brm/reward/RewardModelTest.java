@@ -5,6 +5,8 @@ import brm.io.SafetensorsFile;
 import brm.io.SafetensorsWriter;
 import brm.lora.LoraAdapter;
 import brm.lora.LoraLayer;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -81,6 +83,29 @@ class RewardModelTest {
             try (CausalLM a = CausalLM.open(Fixtures.dir(fixture), null, 1); CausalLM b = CausalLM.open(bare, null, 1)) {
                 assertArrayEquals(a.lastLogits(sequences.getFirst()), b.lastLogits(sequences.getFirst()));
             }
+    }
+
+    /** attention_bias and mlp_bias (supported as in HF) load q/k/v/o and gate/up/down biases: zero ones change nothing. */
+    @Test
+    void llamaBiasesAreReadWhenTheConfigAsksForThem() throws IOException {
+        Map<String, SafetensorsWriter.Tensor> tensors = new LinkedHashMap<>();
+        Path dir = Fixtures.dir("llama_gqa");
+        try (SafetensorsFile f = SafetensorsFile.open(dir.resolve("model.safetensors"))) {
+            for (var t : f.tensors().values()) {
+                tensors.put(t.name(), new SafetensorsWriter.Tensor(f.floats(t), t.shape()));
+                if (t.name().matches("model\\.layers\\.\\d+\\.(self_attn|mlp)\\..*_proj\\.weight"))
+                    tensors.put(t.name().replace(".weight", ".bias"), new SafetensorsWriter.Tensor(new float[(int) t.shape()[0]], t.shape()[0]));
+            }
+        }
+        Path biased = Files.createDirectories(tmp.resolve("biased"));
+        var config = (ObjectNode) new ObjectMapper().readTree(dir.resolve("config.json").toFile());
+        Files.writeString(biased.resolve("config.json"), config.put("attention_bias", true).put("mlp_bias", true).toString());
+        SafetensorsWriter.write(biased.resolve("model.safetensors"), tensors, Map.of());
+        List<int[]> sequences = Fixtures.sequences(Fixtures.expected("llama_gqa"));
+        assertArrayEquals(score(dir, OptionalLong.empty(), sequences), score(biased, OptionalLong.empty(), sequences));
+        tensors.remove("model.layers.1.mlp.up_proj.bias");
+        SafetensorsWriter.write(biased.resolve("model.safetensors"), tensors, Map.of());
+        refused(() -> score(biased, OptionalLong.empty(), sequences), "model.layers.1.mlp.up_proj.bias");
     }
 
     @Test
