@@ -11,6 +11,10 @@ import java.util.Arrays;
  * element-wise ops to the Vector API kernels of {@link CpuKernels}, and all threads come from one
  * {@link Parallel}: element-wise ops split the rows, attention splits (sequence, head) pairs.
  *
+ * Linear, the only caller of Gemm's products: y = x·Wᵀ + b (Gemm.linear), and for LoRA
+ * t = x·Aᵀ [rows, r] (Gemm.linear) then y += scale·t·Bᵀ (Gemm.sgemm with beta 1), the rows split
+ * across the threads, each chunk a single-threaded product.
+ *
  * Attention, per sequence s (rows [start, start+T)) and query head h, with D the head dimension:
  *   Kᵀ [D, T] = the key head of h's group, transposed so that a query's scores are computed a vector
  *   of keys at a time (no horizontal sums); for query t and keys j &lt; n (n = t+1 when causal, so
@@ -108,7 +112,6 @@ public final class CpuBackend implements Backend {
         return new CpuLora(Gemm.pack(l.a(), l.r(), l.in()), l.b().clone(), l.r(), l.out(), l.scale());
     }
 
-    /** The one caller of Gemm: rows split across the threads, each chunk a single-threaded product. */
     @Override
     public void linear(Tensor x, Weight w, Lora lora, Tensor y) {
         CpuWeight cw = (CpuWeight) w;
