@@ -1,0 +1,29 @@
+package brm.backbone;
+
+import brm.backend.Backend;
+import brm.backend.Packing;
+import brm.backend.Tensor;
+
+/**
+ * The transformer of a model without its head: token ids in, last hidden states out, for a batch
+ * in the packed layout of {@link Packing}. One implementation per architecture, written once
+ * against {@link Backend}.
+ */
+public sealed interface Backbone permits GptNeoX, Llama, Bert {
+    static Backbone load(ModelConfig config, Checkpoint checkpoint, Linears linears, Backend backend) {
+        return switch (config) {
+            case GptNeoXConfig c -> GptNeoX.load(c, checkpoint, linears, backend);
+            case LlamaConfig c -> Llama.load(c, checkpoint, linears, backend);
+            case BertConfig c -> Bert.load(c, checkpoint, linears, backend);
+        };
+    }
+
+    ModelConfig config();
+
+    /**
+     * hidden [tokens, hidden] for ids [tokens] (ids in the vocabulary, each sequence at most
+     * max_position_embeddings long): the decoders' final norm output, BERT's last layer output.
+     * The tensor is a workspace buffer, valid until the next call.
+     */
+    Tensor forward(Packing p, int[] ids);
+}

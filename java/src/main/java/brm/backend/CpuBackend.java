@@ -1,0 +1,297 @@
+package brm.backend;
+
+import brm.cpu.Gemm;
+import brm.cpu.Parallel;
+import brm.lora.LoraLayer;
+
+import java.util.Arrays;
+
+/**
+ * The CPU backend: tensors are float[] row-major, the matrix products go to {@link Gemm}, the
+ * element-wise ops to the Vector API kernels of {@link CpuKernels}, and all threads come from one
+ * {@link Parallel}: element-wise ops split the rows, attention splits (sequence, head) pairs.
+ *
+ * Linear, the only caller of Gemm's products: y = x·Wᵀ + b (Gemm.linear), and for LoRA
+ * t = x·Aᵀ [rows, r] (Gemm.linear) then y += scale·t·Bᵀ (Gemm.sgemm with beta 1), the rows split
+ * across the threads, each chunk a single-threaded product.
+ *
+ * Attention, per sequence s (rows [start, start+T)) and query head h, with D the head dimension:
+ *   Kᵀ [D, T] = the key head of h's group, transposed so that a query's scores are computed a vector
+ *   of keys at a time (no horizontal sums); for query t and keys j &lt; n (n = t+1 when causal, so
+ *   the mask is the loop bound, else T):
+ *     s_j = Σ_d (scale·q_t[d]) · Kᵀ[d, j];  p_j = e^(s_j - max s) / Σ e^(s - max s);  o_t = Σ_j p_j v_j
+ * Scratch (Kᵀ and the scores) is one float[] per worker thread, grown on demand.
+ */
+public final class CpuBackend implements Backend {
+    private final Parallel par;
+    private final ThreadLocal<float[]> attentionScratch = ThreadLocal.withInitial(() -> new float[0]);
+    private float[] loraScratch = new float[0];
+
+    public CpuBackend(int threads) {
+        this.par = new Parallel(threads);
+    }
+
+    static final class CpuTensor implements Tensor {
+        final float[] data;
+        final int rows, cols;
+
+        CpuTensor(float[] data, int rows, int cols) {
+            this.data = data;
+            this.rows = rows;
+            this.cols = cols;
+        }
+
+        @Override
+        public int rows() { return rows; }
+
+        @Override
+        public int cols() { return cols; }
+
+        @Override
+        public Tensor firstRows(int rows) {
+            if (rows < 0 || rows > this.rows) throw new IllegalArgumentException("tensor has " + this.rows + " rows, not " + rows);
+            return new CpuTensor(data, rows, cols);
+        }
+    }
+
+    private record CpuWeight(Gemm.PackedWeight packed, float[] bias) implements Weight {
+        @Override
+        public int out() { return packed.out(); }
+
+        @Override
+        public int in() { return packed.in(); }
+    }
+
+    /** A [r, in] packed; B [out, r] row-major, used transposed. */
+    private record CpuLora(Gemm.PackedWeight a, float[] b, int r, int out, float scale) implements Lora {}
+
+    private static CpuTensor cpu(Tensor t) {
+        return (CpuTensor) t;
+    }
+
+    private static void sameShape(Tensor a, Tensor b) {
+        if (a.rows() != b.rows() || a.cols() != b.cols())
+            throw new IllegalArgumentException("shape [" + a.rows() + ", " + a.cols() + "] vs [" + b.rows() + ", " + b.cols() + "]");
+    }
+
+    @FunctionalInterface
+    private interface RowRange {
+        void run(int from, int to);
+    }
+
+    /** Runs body over [0, n) in contiguous chunks, a few per thread. */
+    private void chunks(int n, RowRange body) {
+        int chunks = Math.min(n, par.threads() == 1 ? 1 : 4 * par.threads());
+        par.forEach(chunks, c -> body.run((int) ((long) n * c / chunks), (int) ((long) n * (c + 1) / chunks)));
+    }
+
+    @Override
+    public Tensor allocate(int rows, int cols) {
+        return new CpuTensor(new float[Math.multiplyExact(rows, cols)], rows, cols);
+    }
+
+    @Override
+    public Tensor upload(float[] values, int rows, int cols) {
+        if (values.length != (long) rows * cols) throw new IllegalArgumentException(values.length + " values for [" + rows + ", " + cols + "]");
+        return new CpuTensor(values.clone(), rows, cols);
+    }
+
+    @Override
+    public float[] download(Tensor t) {
+        return Arrays.copyOf(cpu(t).data, t.rows() * t.cols());
+    }
+
+    @Override
+    public Weight weight(float[] w, float[] bias, int out, int in) {
+        if (bias != null && bias.length != out) throw new IllegalArgumentException("bias has " + bias.length + " values, not " + out);
+        return new CpuWeight(Gemm.pack(w, out, in), bias == null ? null : bias.clone());
+    }
+
+    @Override
+    public Lora lora(LoraLayer l) {
+        return new CpuLora(Gemm.pack(l.a(), l.r(), l.in()), l.b().clone(), l.r(), l.out(), l.scale());
+    }
+
+    @Override
+    public void linear(Tensor x, Weight w, Lora lora, Tensor y) {
+        CpuWeight cw = (CpuWeight) w;
+        CpuLora cl = (CpuLora) lora;
+        int rows = x.rows(), in = w.in(), out = w.out();
+        if (x.cols() != in || y.cols() != out || y.rows() != rows || (cl != null && (cl.out != out || cl.a.in() != in)))
+            throw new IllegalArgumentException("linear [" + rows + ", " + x.cols() + "] · [" + out + ", " + in + "]ᵀ -> [" + y.rows() + ", " + y.cols() + "]");
+        float[] xd = cpu(x).data, yd = cpu(y).data;
+        if (cl != null && loraScratch.length < rows * cl.r) loraScratch = new float[rows * cl.r];
+        float[] t = loraScratch;
+        chunks(rows, (from, to) -> {
+            Gemm.linear(xd, from * in, to - from, cw.packed, cw.bias, yd, from * out);
+            if (cl != null) {
+                Gemm.linear(xd, from * in, to - from, cl.a, null, t, from * cl.r);
+                Gemm.sgemm(false, true, to - from, out, cl.r, cl.scale, t, from * cl.r, cl.r, cl.b, 0, cl.r,
+                        1f, yd, from * out, out);
+            }
+        });
+    }
+
+    @Override
+    public void embed(int[] ids, Tensor table, Tensor out) {
+        if (ids.length != out.rows() || table.cols() != out.cols()) throw new IllegalArgumentException("embed shapes");
+        float[] td = cpu(table).data, od = cpu(out).data;
+        int cols = out.cols();
+        chunks(ids.length, (from, to) -> {
+            for (int r = from; r < to; r++) System.arraycopy(td, ids[r] * cols, od, r * cols, cols);
+        });
+    }
+
+    @Override
+    public void addPositions(Packing p, Tensor table, Tensor x) {
+        if (x.rows() != p.tokens() || table.cols() != x.cols()) throw new IllegalArgumentException("addPositions shapes");
+        float[] td = cpu(table).data, xd = cpu(x).data;
+        int cols = x.cols();
+        chunks(x.rows(), (from, to) -> {
+            for (int r = from; r < to; r++) CpuKernels.add(xd, r * cols, td, p.positions()[r] * cols, cols);
+        });
+    }
+
+    @Override
+    public void add(Tensor x, Tensor delta) {
+        sameShape(x, delta);
+        float[] xd = cpu(x).data, dd = cpu(delta).data;
+        int cols = x.cols();
+        chunks(x.rows(), (from, to) -> CpuKernels.add(xd, from * cols, dd, from * cols, (to - from) * cols));
+    }
+
+    @Override
+    public void layerNorm(Tensor x, Tensor weight, Tensor bias, float eps, Tensor out) {
+        sameShape(x, out);
+        float[] xd = cpu(x).data, w = cpu(weight).data, b = cpu(bias).data, od = cpu(out).data;
+        int n = x.cols();
+        chunks(x.rows(), (from, to) -> {
+            for (int r = from; r < to; r++) CpuKernels.layerNorm(xd, r * n, w, b, eps, od, r * n, n);
+        });
+    }
+
+    @Override
+    public void addLayerNorm(Tensor x, Tensor delta, Tensor weight, Tensor bias, float eps, Tensor out) {
+        sameShape(x, delta);
+        sameShape(x, out);
+        float[] xd = cpu(x).data, dd = cpu(delta).data, w = cpu(weight).data, b = cpu(bias).data, od = cpu(out).data;
+        int n = x.cols();
+        chunks(x.rows(), (from, to) -> {
+            for (int r = from; r < to; r++) CpuKernels.addLayerNorm(xd, r * n, dd, r * n, w, b, eps, od, r * n, n);
+        });
+    }
+
+    @Override
+    public void rmsNorm(Tensor x, Tensor weight, float eps, Tensor out) {
+        sameShape(x, out);
+        float[] xd = cpu(x).data, w = cpu(weight).data, od = cpu(out).data;
+        int n = x.cols();
+        chunks(x.rows(), (from, to) -> {
+            for (int r = from; r < to; r++) CpuKernels.rmsNorm(xd, r * n, w, eps, od, r * n, n);
+        });
+    }
+
+    @Override
+    public void addRmsNorm(Tensor x, Tensor delta, Tensor weight, float eps, Tensor out) {
+        sameShape(x, delta);
+        sameShape(x, out);
+        float[] xd = cpu(x).data, dd = cpu(delta).data, w = cpu(weight).data, od = cpu(out).data;
+        int n = x.cols();
+        chunks(x.rows(), (from, to) -> {
+            for (int r = from; r < to; r++) CpuKernels.addRmsNorm(xd, r * n, dd, r * n, w, eps, od, r * n, n);
+        });
+    }
+
+    @Override
+    public void gelu(Tensor x) {
+        float[] xd = cpu(x).data;
+        int cols = x.cols();
+        chunks(x.rows(), (from, to) -> CpuKernels.gelu(xd, from * cols, (to - from) * cols));
+    }
+
+    @Override
+    public void siluMul(Tensor gate, Tensor up, Tensor out) {
+        sameShape(gate, up);
+        sameShape(gate, out);
+        float[] g = cpu(gate).data, u = cpu(up).data, o = cpu(out).data;
+        int cols = gate.cols();
+        chunks(gate.rows(), (from, to) -> CpuKernels.siluMul(g, from * cols, u, from * cols, o, from * cols, (to - from) * cols));
+    }
+
+    @Override
+    public void rotary(Packing p, Heads heads, int dims, Tensor cos, Tensor sin) {
+        int half = dims / 2;
+        if (dims % 2 != 0 || dims > heads.dim() || cos.cols() != half || sin.cols() != half || heads.tensor().rows() != p.tokens())
+            throw new IllegalArgumentException("rotary over " + dims + " of " + heads.dim() + " dims, tables of " + cos.cols());
+        float[] xd = cpu(heads.tensor()).data, c = cpu(cos).data, s = cpu(sin).data;
+        int cols = heads.tensor().cols();
+        chunks(p.tokens(), (from, to) -> {
+            for (int r = from; r < to; r++)
+                for (int h = 0; h < heads.count(); h++)
+                    CpuKernels.rotate(xd, r * cols + heads.offset() + h * heads.stride(), half, c, s, p.positions()[r] * half);
+        });
+    }
+
+    @Override
+    public void attention(Packing p, Heads q, Heads k, Heads v, boolean causal, float scale, Tensor out) {
+        int heads = q.count(), dim = q.dim();
+        if (k.count() != v.count() || heads % k.count() != 0 || k.dim() != dim || v.dim() != dim
+                || out.cols() != heads * dim || out.rows() != p.tokens())
+            throw new IllegalArgumentException("attention shapes");
+        int group = heads / k.count();
+        par.forEach(p.seqs() * heads, task -> {
+            int s = task / heads, h = task % heads;
+            attendHead(p.start(s), p.length(s), h, h / group, q, k, v, causal, scale, cpu(out));
+        });
+    }
+
+    /** One (sequence, query head) of {@link #attention}: rows [start, start+len). */
+    private void attendHead(int start, int len, int h, int kvHead, Heads q, Heads k, Heads v, boolean causal, float scale, CpuTensor out) {
+        int dim = q.dim();
+        float[] scratch = attentionScratch.get();
+        if (scratch.length < (dim + 1) * len + dim) {
+            scratch = new float[(dim + 1) * len + dim];
+            attentionScratch.set(scratch);
+        }
+        float[] qd = cpu(q.tensor()).data, kd = cpu(k.tensor()).data, vd = cpu(v.tensor()).data;
+        int qCols = q.tensor().cols(), kCols = k.tensor().cols(), vCols = v.tensor().cols();
+        int kOff = k.offset() + kvHead * k.stride(), vOff = v.offset() + kvHead * v.stride();
+        int scores = dim * len, query = scores + len;
+        for (int j = 0; j < len; j++)
+            for (int d = 0; d < dim; d++) scratch[d * len + j] = kd[(start + j) * kCols + kOff + d];
+        for (int t = 0; t < len; t++) {
+            int n = causal ? t + 1 : len;
+            int qo = (start + t) * qCols + q.offset() + h * q.stride();
+            for (int d = 0; d < dim; d++) scratch[query + d] = scale * qd[qo + d];
+            CpuKernels.queryKeys(scratch, query, scratch, len, dim, n, scratch, scores);
+            float max = CpuKernels.max(scratch, scores, n);
+            float inv = 1f / CpuKernels.softmaxExp(scratch, scores, n, max);
+            CpuKernels.weightedRows(scratch, scores, n, vd, start * vCols + vOff, vCols, dim, inv, out.data, (start + t) * out.cols + h * dim);
+        }
+    }
+
+    @Override
+    public void pool(Packing p, Tensor x, Pooling how, Tensor out) {
+        if (x.rows() != p.tokens() || out.rows() != p.seqs() || out.cols() != x.cols()) throw new IllegalArgumentException("pool shapes");
+        float[] xd = cpu(x).data, od = cpu(out).data;
+        int cols = x.cols();
+        chunks(p.seqs(), (from, to) -> {
+            for (int s = from; s < to; s++) {
+                switch (how) {
+                    case LAST -> System.arraycopy(xd, (p.start(s) + p.length(s) - 1) * cols, od, s * cols, cols);
+                    case FIRST -> System.arraycopy(xd, p.start(s) * cols, od, s * cols, cols);
+                    case MEAN -> {
+                        Arrays.fill(od, s * cols, (s + 1) * cols, 0f);
+                        for (int r = p.start(s); r < p.start(s) + p.length(s); r++) CpuKernels.add(od, s * cols, xd, r * cols, cols);
+                        CpuKernels.scale(od, s * cols, cols, 1f / p.length(s));
+                    }
+                }
+            }
+        });
+    }
+
+    @Override
+    public void close() {
+        par.close();
+    }
+}

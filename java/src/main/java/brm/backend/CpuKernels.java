@@ -1,0 +1,257 @@
+package brm.backend;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The row kernels of {@link CpuBackend}: Vector API loops (FloatVector.SPECIES_PREFERRED, FP32
+ * accumulation) over one row or vector of n floats at a given offset. Every loop steps by the
+ * vector length with a lane mask for the tail, so any n (head dims of 12, hidden sizes of 48) works
+ * without a scalar copy of the math.
+ *
+ *   layerNorm   μ = Σx/n, σ² = Σ(x-μ)²/n, y = (x-μ)/√(σ²+ε)·w + b     (two passes: stable variance)
+ *   rmsNorm     y = x/√(Σx²/n + ε)·w
+ *   gelu        y = ½x(1 + erf(x/√2)), with 1 + erf(z) = 2 - erfc(z) for z ≥ 0 and erfc(-z) for
+ *               z &lt; 0 so the negative tail keeps its relative precision; erfc(a), a ≥ 0, is the
+ *               Chebyshev fit t·exp(-a² + P(t)), t = 1/(1 + a/2), relative error &lt; 1.2e-7
+ *               (Numerical Recipes' erfcc, degree-9 P)
+ *   siluMul     y = g/(1 + e^-g)·u
+ *   softmaxExp  s_j ← e^(s_j - max), returns Σ_j s_j
+ *
+ * Bit-reproducibility: the Vector API may evaluate a lane reduction in any order and its EXP with
+ * any ≤1-ulp routine, and the interpreter, C1 and C2 do differ, so results would change as the JIT
+ * warms up. Sums of lanes are therefore added in lane order ({@link #sumLanes}) and e^x is computed
+ * here from exactly rounded ops ({@link #exp}): the same inputs give the same bits in every tier.
+ */
+final class CpuKernels {
+    private CpuKernels() {}
+
+    static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final FloatVector ONE = FloatVector.broadcast(S, 1f);
+    private static final float INV_SQRT2 = (float) (1 / Math.sqrt(2));
+    /** P(t) of erfc, constant term first. */
+    private static final float[] ERFC_P = {-1.26551223f, 1.00002368f, 0.37409196f, 0.09678418f, -0.18628806f,
+            0.27886807f, -1.13520398f, 1.48851587f, -0.82215223f, 0.17087277f};
+
+    private static final float LOG2E = 1.44269504088896341f, LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;
+    /** 1.5·2²³: adding and subtracting it rounds a float of magnitude &lt; 2²² to the nearest integer. */
+    private static final float ROUNDER = 12582912f;
+    /** Cephes expf: e^r ≈ 1 + r + r²·P(r) on |r| ≤ ln2/2, P constant term last. */
+    private static final float[] EXP_P = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f,
+            1.6666665459e-1f, 5.0000001201e-1f};
+
+    /**
+     * e^x per lane, within ~1 ulp: x = k·ln2 + r (Cody-Waite), e^r by polynomial, 2^k built in the
+     * exponent bits. Saturates where 2^k would leave the normal range: 0 below -87 (e^-87 ≈ 1.6e-38)
+     * and +∞ above 88.3 (e^88.3 ≈ 2.2e38, near the float maximum).
+     */
+    static FloatVector exp(FloatVector x) {
+        var clamped = x.max(-87f).min(88.3f);
+        var k = clamped.fma(LOG2E, ROUNDER).sub(ROUNDER);
+        var r = k.fma(FloatVector.broadcast(S, -LN2_HI), clamped);
+        r = k.fma(FloatVector.broadcast(S, -LN2_LO), r);
+        var p = FloatVector.broadcast(S, EXP_P[0]);
+        for (int i = 1; i < EXP_P.length; i++) p = p.fma(r, FloatVector.broadcast(S, EXP_P[i]));
+        var er = p.mul(r).fma(r, r).add(1f);
+        var twoK = ((IntVector) k.convert(VectorOperators.F2I, 0)).add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+        return er.mul(twoK)
+                .blend(0f, x.compare(VectorOperators.LT, -87f))
+                .blend(Float.POSITIVE_INFINITY, x.compare(VectorOperators.GT, 88.3f));
+    }
+
+    /** The lanes of v added in lane order. */
+    static float sumLanes(FloatVector v) {
+        float s = 0;
+        for (int i = 0; i < S.length(); i++) s += v.lane(i);
+        return s;
+    }
+
+    private static VectorMask<Float> tail(int i, int n) {
+        return S.indexInRange(i, n);
+    }
+
+    /** Σ x[o..o+n). */
+    static float sum(float[] x, int o, int n) {
+        FloatVector acc = FloatVector.zero(S);
+        for (int i = 0; i < n; i += S.length()) acc = acc.add(FloatVector.fromArray(S, x, o + i, tail(i, n)));
+        return sumLanes(acc);
+    }
+
+    /** Σ a[ao+i]·b[bo+i], i &lt; n. */
+    static float dot(float[] a, int ao, float[] b, int bo, int n) {
+        FloatVector acc = FloatVector.zero(S);
+        for (int i = 0; i < n; i += S.length()) {
+            var m = tail(i, n);
+            acc = FloatVector.fromArray(S, a, ao + i, m).fma(FloatVector.fromArray(S, b, bo + i, m), acc);
+        }
+        return sumLanes(acc);
+    }
+
+    /** x[o..o+n) *= alpha. */
+    static void scale(float[] x, int o, int n, float alpha) {
+        for (int i = 0; i < n; i += S.length()) {
+            var m = tail(i, n);
+            FloatVector.fromArray(S, x, o + i, m).mul(alpha).intoArray(x, o + i, m);
+        }
+    }
+
+    /** x[xo..xo+n) += d[dO..dO+n). */
+    static void add(float[] x, int xo, float[] d, int dO, int n) {
+        for (int i = 0; i < n; i += S.length()) {
+            var m = tail(i, n);
+            FloatVector.fromArray(S, x, xo + i, m).add(FloatVector.fromArray(S, d, dO + i, m)).intoArray(x, xo + i, m);
+        }
+    }
+
+    /** x += d, returning Σ x (after the add): the first pass of the fused residual-add norms. */
+    private static float addSum(float[] x, int xo, float[] d, int dO, int n) {
+        FloatVector acc = FloatVector.zero(S);
+        for (int i = 0; i < n; i += S.length()) {
+            var m = tail(i, n);
+            var v = FloatVector.fromArray(S, x, xo + i, m).add(FloatVector.fromArray(S, d, dO + i, m));
+            v.intoArray(x, xo + i, m);
+            acc = acc.add(v);
+        }
+        return sumLanes(acc);
+    }
+
+    /** x += d, returning Σ x² (after the add). */
+    private static float addSumSquares(float[] x, int xo, float[] d, int dO, int n) {
+        FloatVector acc = FloatVector.zero(S);
+        for (int i = 0; i < n; i += S.length()) {
+            var m = tail(i, n);
+            var v = FloatVector.fromArray(S, x, xo + i, m).add(FloatVector.fromArray(S, d, dO + i, m));
+            v.intoArray(x, xo + i, m);
+            acc = v.fma(v, acc);
+        }
+        return sumLanes(acc);
+    }
+
+    /** out[oo..oo+n) = layerNorm(x[xo..xo+n)) with weight w[n], bias b[n]; out may be x. */
+    static void layerNorm(float[] x, int xo, float[] w, float[] b, float eps, float[] out, int oo, int n) {
+        normalize(x, xo, sum(x, xo, n) / n, w, b, eps, out, oo, n);
+    }
+
+    /** x += d, then out = layerNorm(x); out may be x. */
+    static void addLayerNorm(float[] x, int xo, float[] d, int dO, float[] w, float[] b, float eps, float[] out, int oo, int n) {
+        normalize(x, xo, addSum(x, xo, d, dO, n) / n, w, b, eps, out, oo, n);
+    }
+
+    private static void normalize(float[] x, int xo, float mean, float[] w, float[] b, float eps, float[] out, int oo, int n) {
+        FloatVector acc = FloatVector.zero(S);
+        for (int i = 0; i < n; i += S.length()) {
+            var m = tail(i, n);
+            var d = FloatVector.fromArray(S, x, xo + i, m).sub(mean, m);
+            acc = d.fma(d, acc);
+        }
+        float inv = (float) (1 / Math.sqrt(sumLanes(acc) / n + eps));
+        for (int i = 0; i < n; i += S.length()) {
+            var m = tail(i, n);
+            FloatVector.fromArray(S, x, xo + i, m).sub(mean).mul(inv)
+                    .fma(FloatVector.fromArray(S, w, i, m), FloatVector.fromArray(S, b, i, m))
+                    .intoArray(out, oo + i, m);
+        }
+    }
+
+    /** out[oo..oo+n) = rmsNorm(x[xo..xo+n)) with weight w[n]; out may be x. */
+    static void rmsNorm(float[] x, int xo, float[] w, float eps, float[] out, int oo, int n) {
+        scaleByWeight(x, xo, dot(x, xo, x, xo, n), w, eps, out, oo, n);
+    }
+
+    /** x += d, then out = rmsNorm(x); out may be x. */
+    static void addRmsNorm(float[] x, int xo, float[] d, int dO, float[] w, float eps, float[] out, int oo, int n) {
+        scaleByWeight(x, xo, addSumSquares(x, xo, d, dO, n), w, eps, out, oo, n);
+    }
+
+    private static void scaleByWeight(float[] x, int xo, float sumSquares, float[] w, float eps, float[] out, int oo, int n) {
+        float inv = (float) (1 / Math.sqrt(sumSquares / n + eps));
+        for (int i = 0; i < n; i += S.length()) {
+            var m = tail(i, n);
+            FloatVector.fromArray(S, x, xo + i, m).mul(inv).mul(FloatVector.fromArray(S, w, i, m)).intoArray(out, oo + i, m);
+        }
+    }
+
+    /** x[o..o+n) = gelu(x) in place (exact, erf-based). */
+    static void gelu(float[] x, int o, int n) {
+        for (int i = 0; i < n; i += S.length()) {
+            var m = tail(i, n);
+            var v = FloatVector.fromArray(S, x, o + i, m);
+            var z = v.mul(INV_SQRT2);
+            var a = z.abs();
+            var t = ONE.div(a.fma(0.5f, 1f));
+            var p = FloatVector.broadcast(S, ERFC_P[ERFC_P.length - 1]);
+            for (int k = ERFC_P.length - 2; k >= 0; k--) p = p.fma(t, FloatVector.broadcast(S, ERFC_P[k]));
+            var erfc = t.mul(exp(p.sub(a.mul(a))));
+            var onePlusErf = erfc.blend(erfc.neg().add(2f), z.compare(VectorOperators.GE, 0f));
+            v.mul(0.5f).mul(onePlusErf).intoArray(x, o + i, m);
+        }
+    }
+
+    /** out[oo..oo+n) = silu(g[go..]) · u[uo..]. */
+    static void siluMul(float[] g, int go, float[] u, int uo, float[] out, int oo, int n) {
+        for (int i = 0; i < n; i += S.length()) {
+            var m = tail(i, n);
+            var gv = FloatVector.fromArray(S, g, go + i, m);
+            var sigmoid = ONE.div(exp(gv.neg()).add(1f));
+            gv.mul(sigmoid).mul(FloatVector.fromArray(S, u, uo + i, m)).intoArray(out, oo + i, m);
+        }
+    }
+
+    /** Rotate-half rotary on x[o..o+2h): pairs (x[o+i], x[o+h+i]) rotated by (cos, sin)[co+i], i &lt; h. */
+    static void rotate(float[] x, int o, int h, float[] cos, float[] sin, int co) {
+        for (int i = 0; i < h; i += S.length()) {
+            var m = tail(i, h);
+            var x1 = FloatVector.fromArray(S, x, o + i, m);
+            var x2 = FloatVector.fromArray(S, x, o + h + i, m);
+            var c = FloatVector.fromArray(S, cos, co + i, m);
+            var s = FloatVector.fromArray(S, sin, co + i, m);
+            x1.mul(c).sub(x2.mul(s)).intoArray(x, o + i, m);
+            x2.mul(c).add(x1.mul(s)).intoArray(x, o + h + i, m);
+        }
+    }
+
+    /** out[oo+j] = Σ_d q[qo+d] · kT[d·ld + j] for j &lt; n, d &lt; dim: one query against keys stored transposed [dim, ld]. */
+    static void queryKeys(float[] q, int qo, float[] kT, int ld, int dim, int n, float[] out, int oo) {
+        for (int j = 0; j < n; j += S.length()) {
+            var m = tail(j, n);
+            FloatVector acc = FloatVector.zero(S);
+            for (int d = 0; d < dim; d++) acc = FloatVector.fromArray(S, kT, d * ld + j, m).fma(FloatVector.broadcast(S, q[qo + d]), acc);
+            acc.intoArray(out, oo + j, m);
+        }
+    }
+
+    /** out[oo+d] = alpha · Σ_j p[po+j] · v[vo + j·ld + d] for j &lt; n, d &lt; dim: probabilities times value rows. */
+    static void weightedRows(float[] p, int po, int n, float[] v, int vo, int ld, int dim, float alpha, float[] out, int oo) {
+        for (int d = 0; d < dim; d += S.length()) {
+            var m = tail(d, dim);
+            FloatVector acc = FloatVector.zero(S);
+            for (int j = 0; j < n; j++) acc = FloatVector.fromArray(S, v, vo + j * ld + d, m).fma(FloatVector.broadcast(S, p[po + j]), acc);
+            acc.mul(alpha).intoArray(out, oo + d, m);
+        }
+    }
+
+    /** s[o..o+n) ← e^(s - max); returns the sum. */
+    static float softmaxExp(float[] s, int o, int n, float max) {
+        FloatVector acc = FloatVector.zero(S);
+        for (int i = 0; i < n; i += S.length()) {
+            var m = tail(i, n);
+            var e = exp(FloatVector.fromArray(S, s, o + i, m).sub(max));
+            e.intoArray(s, o + i, m);
+            acc = acc.add(e, m);
+        }
+        return sumLanes(acc);
+    }
+
+    /** max of s[o..o+n), n ≥ 1. */
+    static float max(float[] s, int o, int n) {
+        FloatVector acc = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+        for (int i = 0; i < n; i += S.length()) {
+            var m = tail(i, n);
+            acc = acc.lanewise(VectorOperators.MAX, FloatVector.fromArray(S, s, o + i, m), m);
+        }
+        return acc.reduceLanes(VectorOperators.MAX);
+    }
+}

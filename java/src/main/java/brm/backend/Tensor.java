@@ -1,0 +1,14 @@
+package brm.backend;
+
+/**
+ * A backend-owned FP32 matrix [rows, cols], row-major. Model code never sees its storage: it only
+ * passes handles to {@link Backend} ops, so the same model code runs on any backend.
+ */
+public interface Tensor {
+    int rows();
+
+    int cols();
+
+    /** The first {@code rows} rows [rows, cols], sharing storage: how a buffer sized for the largest batch serves a smaller one. */
+    Tensor firstRows(int rows);
+}

@@ -1,0 +1,88 @@
+package brm.reward;
+
+import brm.backbone.Backbone;
+import brm.backbone.Checkpoint;
+import brm.backbone.Linears;
+import brm.backbone.ModelConfig;
+import brm.backbone.Workspace;
+import brm.backend.Backend;
+import brm.backend.CpuBackend;
+import brm.backend.Packing;
+import brm.backend.Pooling;
+import brm.backend.Tensor;
+import brm.head.LmHead;
+import brm.lora.LoraAdapter;
+
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * A decoder (GPT-NeoX, Llama) as a language model: next-token logits from the same backbone as
+ * {@link RewardModel}, through embed_out / lm_head or the tied input embedding. Not thread-safe.
+ */
+public final class CausalLM implements AutoCloseable {
+    private final Path dir;
+    private final ModelConfig config;
+    private final Backend backend;
+    private final Backbone backbone;
+    private final LmHead head;
+    private final Workspace ws;
+
+    private CausalLM(Path dir, ModelConfig config, Backend backend, Backbone backbone, LmHead head) {
+        this.dir = dir;
+        this.config = config;
+        this.backend = backend;
+        this.backbone = backbone;
+        this.head = head;
+        this.ws = new Workspace(backend);
+    }
+
+    /** Loads a decoder directory; adapter (may be null) applies its LoRA updates to the backbone. */
+    public static CausalLM open(Path dir, LoraAdapter adapter, int threads) {
+        ModelConfig config = ModelConfig.read(dir);
+        Backend backend = new CpuBackend(threads);
+        try (Checkpoint ckpt = Checkpoint.open(dir, config)) {
+            LmHead head = LmHead.load(config, ckpt, backend);
+            Backbone backbone = Backbone.load(config, ckpt, new Linears(config, ckpt, backend, adapter), backend);
+            return new CausalLM(dir, config, backend, backbone, head);
+        } catch (RuntimeException e) {
+            backend.close();
+            throw e;
+        }
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    /** logits [vocab] for the token after ids. */
+    public float[] lastLogits(int[] ids) {
+        Packing p = pack(ids);
+        Tensor last = ws.get("last", 1, config.hiddenSize()), logits = ws.get("logits", 1, head.vocabSize());
+        backend.pool(p, backbone.forward(p, ids), Pooling.LAST, last);
+        head.forward(last, logits);
+        return backend.download(logits);
+    }
+
+    /** logits [T][vocab]: row t predicts the token after ids[0..t]. */
+    public float[][] logits(int[] ids) {
+        Packing p = pack(ids);
+        Tensor logits = ws.get("logits", ids.length, head.vocabSize());
+        head.forward(backbone.forward(p, ids), logits);
+        float[] flat = backend.download(logits);
+        int vocab = head.vocabSize();
+        float[][] rows = new float[ids.length][];
+        for (int t = 0; t < ids.length; t++) rows[t] = java.util.Arrays.copyOfRange(flat, t * vocab, (t + 1) * vocab);
+        return rows;
+    }
+
+    private Packing pack(int[] ids) {
+        Inputs.check(config, dir, 0, ids);
+        return Packing.of(List.of(ids));
+    }
+
+    @Override
+    public void close() {
+        backend.close();
+    }
+}
