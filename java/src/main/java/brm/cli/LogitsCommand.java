@@ -46,7 +46,7 @@ final class LogitsCommand implements Command {
         boolean full = line.hasOption("full");
         var encoder = session.encoder(false);
         Progress progress = new Progress("logits");
-        try (CausalLM lm = CausalLM.open(session.modelDir(), Args.path(line, "adapter"), Args.threads(line));
+        try (CausalLM lm = CausalLM.open(session.modelDir(), session.adapter(line), Args.threads(line));
              Jsonl.Reader reader = Jsonl.Reader.open(Args.path(line, "input"))) {
             AtomicFiles.write(Args.path(line, "output"), out -> {
                 long lines = 0, tokens = 0;

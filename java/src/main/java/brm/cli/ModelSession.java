@@ -6,6 +6,8 @@ import brm.batch.Template;
 import brm.batch.TextRules;
 import brm.batch.Truncation;
 import brm.backbone.ModelConfig;
+import brm.lora.LoraAdapter;
+import brm.lora.PeftAdapter;
 import org.apache.commons.cli.CommandLine;
 
 import java.nio.file.Files;
@@ -16,14 +18,21 @@ record ModelSession(Path modelDir, ModelConfig config, TextRules rules) {
     static ModelSession open(CommandLine line) {
         Path dir = Args.path(line, "model");
         if (!Files.isDirectory(dir)) throw new BrmException(dir + ": no such model directory");
-        ModelConfig config = ModelConfig.load(dir);
-        int limit = config.maxPositions();
+        ModelConfig config = ModelConfig.read(dir);
+        int limit = config.maxPositionEmbeddings();
         int maxLength = Args.positiveInt(line, "max-length", limit);
         if (maxLength > limit)
             throw new BrmException("--max-length " + maxLength + " exceeds the model's limit of " + limit + " positions (" + dir.resolve("config.json") + ")");
         TextRules rules = new TextRules(Template.parse(line.getOptionValue("template")), line.hasOption("append-eos"),
-                maxLength, Truncation.parse(line.getOptionValue("truncate", "error")), config.eosTokenId());
+                maxLength, Truncation.parse(line.getOptionValue("truncate", "error")),
+                config.tokens().eos().isEmpty() ? -1 : config.tokens().eos().getFirst());
         return new ModelSession(dir, config, rules);
+    }
+
+    /** The PEFT adapter named by --adapter, matched against this model's linear layers; null without one. */
+    LoraAdapter adapter(CommandLine line) {
+        Path adir = Args.path(line, "adapter");
+        return adir == null ? null : PeftAdapter.load(adir, config.linearModules(), config.hiddenSize(), config.prefix().replaceAll("\\.$", ""));
     }
 
     LineEncoder encoder(boolean responseRequired) {

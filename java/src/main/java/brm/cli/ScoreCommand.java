@@ -2,7 +2,6 @@ package brm.cli;
 
 import brm.io.AtomicFiles;
 import brm.io.Jsonl;
-import brm.lora.LoraAdapter;
 import brm.reward.RewardModel;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -12,6 +11,7 @@ import org.apache.commons.cli.Options;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.OptionalLong;
 
 /** brm score: one reward per input line. */
 final class ScoreCommand implements Command {
@@ -43,8 +43,10 @@ final class ScoreCommand implements Command {
         ModelSession session = ModelSession.open(line);
         Path input = Args.path(line, "input"), output = Args.path(line, "output");
         int batchSize = Args.positiveInt(line, "batch-size", 16);
-        try (RewardModel model = RewardModel.open(session.modelDir(), Args.path(line, "adapter"),
-                new RewardModel.Options(Args.threads(line), Args.optionalLong(line, "init-head")));
+        Long initHead = Args.optionalLong(line, "init-head");
+        var options = new RewardModel.Options(Args.threads(line), RewardModel.Options.defaults().maxBatchTokens(),
+                initHead == null ? OptionalLong.empty() : OptionalLong.of(initHead));
+        try (RewardModel model = RewardModel.open(session.modelDir(), session.adapter(line), options);
              Jsonl.Reader reader = Jsonl.Reader.open(input)) {
             var encoder = session.encoder(true);
             Progress progress = new Progress("score");

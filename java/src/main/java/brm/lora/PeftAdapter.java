@@ -1,5 +1,7 @@
 package brm.lora;
 
+import brm.backbone.LinearModule;
+
 import brm.BrmException;
 import brm.io.SafetensorsFile;
 import com.fasterxml.jackson.databind.JsonNode;

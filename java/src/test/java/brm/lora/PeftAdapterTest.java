@@ -1,5 +1,7 @@
 package brm.lora;
 
+import brm.backbone.LinearModule;
+
 import brm.BrmException;
 import brm.io.Jsonl;
 import brm.io.SafetensorsFile;
@@ -40,7 +42,7 @@ class PeftAdapterTest {
                 String n = t.name();
                 if (t.shape().length == 2 && n.endsWith(".weight") && !n.contains("embed") && !n.startsWith("score")
                         && !n.startsWith("lm_head"))
-                    out.add(new LinearModule(n.substring(0, n.length() - ".weight".length()), (int) t.shape()[1], (int) t.shape()[0]));
+                    out.add(new LinearModule(n.substring(0, n.length() - ".weight".length()), (int) t.shape()[1], (int) t.shape()[0], false));
             });
         }
         return out;
