@@ -16,8 +16,8 @@ import java.util.Set;
  * earlier or in the model vocab) keeps that id, a new one gets max(model vocab size, largest added
  * id + 1). Matching is leftmost-longest, non-overlapping: tokens with normalized=false are matched
  * in the raw text, those with normalized=true in each normalized piece (against their own
- * normalized form). A single_word match must not touch a word char (alphanumeric or '_') on either
- * side; lstrip / rstrip widen a match over the White_Space beside it.
+ * normalized form). A single_word match must not touch a word char (Rust regex {@code \w}) on
+ * either side; lstrip / rstrip widen a match over the White_Space beside it.
  */
 final class AddedVocabulary {
     record AddedToken(String content, boolean singleWord, boolean lstrip, boolean rstrip, boolean normalized,
@@ -109,8 +109,8 @@ final class AddedVocabulary {
             int start = at, stop = (int) (match >>> 32), id = (int) match;
             at = matcher.firstPossible(text, stop);
             AddedToken token = tokens.get(id);
-            if (token.singleWord() && (start > 0 && isWordChar(text.codePointBefore(start))
-                    || stop < text.length() && isWordChar(text.codePointAt(stop)))) continue;
+            if (token.singleWord() && (start > 0 && Unicode.isRegexWordChar(text.codePointBefore(start))
+                    || stop < text.length() && Unicode.isRegexWordChar(text.codePointAt(stop)))) continue;
             if (token.lstrip()) {
                 int newStart = start;
                 while (newStart > 0 && Unicode.isWhiteSpace(text.charAt(newStart - 1))) newStart--;
@@ -125,10 +125,6 @@ final class AddedVocabulary {
         }
         if (done < text.length()) out.add(new Segment(done, text.length(), -1));
         return out;
-    }
-
-    private static boolean isWordChar(int cp) {
-        return cp == '_' || Unicode.isAlphanumeric(cp);
     }
 
     /** A char trie over the patterns: finds the longest pattern starting at a position. */

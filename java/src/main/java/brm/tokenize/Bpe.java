@@ -2,7 +2,6 @@ package brm.tokenize;
 
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -24,7 +23,7 @@ final class Bpe implements TokenModel {
 
     private final Vocab vocab;
     /** (left id << 32 | right id) → (rank << 32 | merged id). */
-    private final Map<Long, Long> merges;
+    private final LongLongMap merges;
     private final String unkToken;
     private final int unkId;
     private final String continuingSubwordPrefix;
@@ -46,7 +45,7 @@ final class Bpe implements TokenModel {
         this.fuseUnk = fuseUnk;
         this.ignoreMerges = ignoreMerges;
         int prefixLength = continuingSubwordPrefix == null ? 0 : continuingSubwordPrefix.length();
-        this.merges = new HashMap<>(merges.size() * 2);
+        this.merges = new LongLongMap(merges.size());
         for (int rank = 0; rank < merges.size(); rank++) {
             String left = merges.get(rank)[0], right = merges.get(rank)[1];
             if (right.length() < prefixLength)
@@ -131,27 +130,27 @@ final class Bpe implements TokenModel {
         }
         LongHeap queue = new LongHeap(n);
         for (int i = 0; i + 1 < n; i++) {
-            Long merge = merges.get(pair(ids[i], ids[i + 1]));
-            if (merge != null) queue.push((merge >>> 32) << 32 | i);
+            long merge = merges.get(pair(ids[i], ids[i + 1]));
+            if (merge >= 0) queue.push((merge >>> 32) << 32 | i);
         }
         while (queue.size() > 0) {
             long top = queue.pop();
             int rank = (int) (top >>> 32), pos = (int) top;
             if (removed[pos] || next[pos] < 0) continue;
             int right = next[pos];
-            Long merge = merges.get(pair(ids[pos], ids[right]));
-            if (merge == null || (int) (merge >>> 32) != rank) continue; // stale: the pair changed since
-            ids[pos] = (int) (long) merge;
+            long merge = merges.get(pair(ids[pos], ids[right]));
+            if (merge < 0 || (int) (merge >>> 32) != rank) continue; // stale: the pair changed since
+            ids[pos] = (int) merge;
             removed[right] = true;
             next[pos] = next[right];
             if (next[pos] >= 0) prev[next[pos]] = pos;
             if (prev[pos] >= 0) {
-                Long left = merges.get(pair(ids[prev[pos]], ids[pos]));
-                if (left != null) queue.push((left >>> 32) << 32 | prev[pos]);
+                long left = merges.get(pair(ids[prev[pos]], ids[pos]));
+                if (left >= 0) queue.push((left >>> 32) << 32 | prev[pos]);
             }
             if (next[pos] >= 0) {
-                Long after = merges.get(pair(ids[pos], ids[next[pos]]));
-                if (after != null) queue.push((after >>> 32) << 32 | pos);
+                long after = merges.get(pair(ids[pos], ids[next[pos]]));
+                if (after >= 0) queue.push((after >>> 32) << 32 | pos);
             }
         }
         int kept = 0;

@@ -36,6 +36,7 @@ sealed interface TextNormalizer {
             implements TextNormalizer {
         public String normalize(String text) {
             StringBuilder out = new StringBuilder(text.length() + 8);
+            boolean ascii = true;
             for (int i = 0; i < text.length(); ) {
                 int cp = text.codePointAt(i);
                 i += Character.charCount(cp);
@@ -44,8 +45,13 @@ sealed interface TextNormalizer {
                     if (cp == 0 || cp == 0xFFFD || (!tabOrNewline && Unicode.isOther(cp))) continue;
                     if (tabOrNewline || Unicode.isWhiteSpace(cp)) cp = ' ';
                 }
+                ascii &= cp < 0x80;
                 if (handleChineseChars && Unicode.isChineseChar(cp)) out.append(' ').appendCodePoint(cp).append(' ');
                 else out.appendCodePoint(cp);
+            }
+            if (ascii) { // NFD changes no ASCII char and none is a mark: only lowercasing is left
+                if (lowercase) for (int i = 0; i < out.length(); i++) out.setCharAt(i, Character.toLowerCase(out.charAt(i)));
+                return out.toString();
             }
             String s = out.toString();
             if (stripAccents) {

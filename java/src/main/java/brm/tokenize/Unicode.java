@@ -37,9 +37,14 @@ final class Unicode {
                 || type == Character.OTHER_NUMBER;
     }
 
-    /** Rust {@code char::is_alphanumeric}: Alphabetic or N*. */
-    static boolean isAlphanumeric(int cp) {
-        return Character.isAlphabetic(cp) || isNumber(cp);
+    /** Rust regex {@code \w}: Alphabetic, M*, Nd, Pc or Join_Control (ZWNJ, ZWJ). */
+    static boolean isRegexWordChar(int cp) {
+        if (Character.isAlphabetic(cp) || cp == 0x200C || cp == 0x200D) return true;
+        return switch (Character.getType(cp)) {
+            case Character.NON_SPACING_MARK, Character.COMBINING_SPACING_MARK, Character.ENCLOSING_MARK,
+                 Character.DECIMAL_DIGIT_NUMBER, Character.CONNECTOR_PUNCTUATION -> true;
+            default -> false;
+        };
     }
 
     /** General category P* (Pc Pd Ps Pe Pi Pf Po), Unicode 8.0. */
@@ -54,9 +59,8 @@ final class Unicode {
 
     /** BertPreTokenizer's punctuation: every ASCII punctuation char (incl. $+<=>^`|~) or P*. */
     static boolean isBertPunctuation(int cp) {
-        boolean asciiPunct = (cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96)
-                || (cp >= 123 && cp <= 126);
-        return asciiPunct || isPunctuation(cp);
+        if (cp < 0x80) return (cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) || (cp >= 123 && cp <= 126);
+        return isPunctuation(cp);
     }
 
     /** General category C* (Cc Cf Cs Co; no Cn), Unicode 8.0: BertNormalizer's "control" test. */
@@ -117,6 +121,7 @@ final class Unicode {
      * chars assigned then, except the seven whose category has changed since, and Cn after.
      */
     static int unicode8Category(int cp) {
+        if (cp < 0x300) return Character.getType(cp);
         return switch (cp) {
             case 0x166D, 0x111C9 -> Character.OTHER_PUNCTUATION;
             case 0x1734, 0x1171E -> Character.NON_SPACING_MARK;
