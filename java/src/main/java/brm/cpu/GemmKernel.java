@@ -1,0 +1,84 @@
+package brm.cpu;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The register-blocked micro-kernel of {@link Gemm}: one MR×NR tile as kc rank-1 updates,
+ *
+ *   tile[r, j] = Σ_{p < kc} a[r, p] · b[p, j]          r < MR, j < NR
+ *
+ * a is an A micro-panel, MR rows at stride KC ([MR][KC], so a[r, p] sits at a constant
+ * displacement r·KC from p); b is a B micro-panel, k-major [kc][NR]. Each step loads the NR = 2
+ * vectors b[p, :], broadcasts the MR values a[:, p] and issues MR·2 FMAs into 24 accumulators.
+ * The accumulators are named locals, not an array, so C2 keeps all of them in zmm registers:
+ * 24 + 2 (b) + broadcast temporaries fit the 32 AVX-512 registers without spilling; 14 rows
+ * spill one accumulator per step (checked by disassembling the C2 code).
+ */
+final class GemmKernel {
+    private GemmKernel() {}
+
+    static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    /** Lanes per vector (16 with AVX-512). */
+    static final int L = F.length();
+    /** Tile rows (broadcast from A) and columns (two vectors of B). */
+    static final int MR = 12, NR = 2 * L;
+    /** Depth of one k block: the stride between the rows of a packed A micro-panel. */
+    static final int KC = 256;
+
+    /** tile[MR, NR] (row-major) = a[MR, kc] (at aOff, row stride KC) · b[kc, NR] (at bOff, row stride NR). */
+    static void tile(int kc, float[] a, int aOff, float[] b, int bOff, float[] tile) {
+        FloatVector c00a = FloatVector.zero(F), c00b = FloatVector.zero(F);
+        FloatVector c01a = FloatVector.zero(F), c01b = FloatVector.zero(F);
+        FloatVector c02a = FloatVector.zero(F), c02b = FloatVector.zero(F);
+        FloatVector c03a = FloatVector.zero(F), c03b = FloatVector.zero(F);
+        FloatVector c04a = FloatVector.zero(F), c04b = FloatVector.zero(F);
+        FloatVector c05a = FloatVector.zero(F), c05b = FloatVector.zero(F);
+        FloatVector c06a = FloatVector.zero(F), c06b = FloatVector.zero(F);
+        FloatVector c07a = FloatVector.zero(F), c07b = FloatVector.zero(F);
+        FloatVector c08a = FloatVector.zero(F), c08b = FloatVector.zero(F);
+        FloatVector c09a = FloatVector.zero(F), c09b = FloatVector.zero(F);
+        FloatVector c10a = FloatVector.zero(F), c10b = FloatVector.zero(F);
+        FloatVector c11a = FloatVector.zero(F), c11b = FloatVector.zero(F);
+        for (int p = 0; p < kc; p++) {
+            int ai = aOff + p, bi = bOff + p * NR;
+            FloatVector b0 = FloatVector.fromArray(F, b, bi), b1 = FloatVector.fromArray(F, b, bi + L);
+            FloatVector ar = FloatVector.broadcast(F, a[ai]);
+            c00a = ar.fma(b0, c00a); c00b = ar.fma(b1, c00b);
+            ar = FloatVector.broadcast(F, a[ai + KC]);
+            c01a = ar.fma(b0, c01a); c01b = ar.fma(b1, c01b);
+            ar = FloatVector.broadcast(F, a[ai + 2 * KC]);
+            c02a = ar.fma(b0, c02a); c02b = ar.fma(b1, c02b);
+            ar = FloatVector.broadcast(F, a[ai + 3 * KC]);
+            c03a = ar.fma(b0, c03a); c03b = ar.fma(b1, c03b);
+            ar = FloatVector.broadcast(F, a[ai + 4 * KC]);
+            c04a = ar.fma(b0, c04a); c04b = ar.fma(b1, c04b);
+            ar = FloatVector.broadcast(F, a[ai + 5 * KC]);
+            c05a = ar.fma(b0, c05a); c05b = ar.fma(b1, c05b);
+            ar = FloatVector.broadcast(F, a[ai + 6 * KC]);
+            c06a = ar.fma(b0, c06a); c06b = ar.fma(b1, c06b);
+            ar = FloatVector.broadcast(F, a[ai + 7 * KC]);
+            c07a = ar.fma(b0, c07a); c07b = ar.fma(b1, c07b);
+            ar = FloatVector.broadcast(F, a[ai + 8 * KC]);
+            c08a = ar.fma(b0, c08a); c08b = ar.fma(b1, c08b);
+            ar = FloatVector.broadcast(F, a[ai + 9 * KC]);
+            c09a = ar.fma(b0, c09a); c09b = ar.fma(b1, c09b);
+            ar = FloatVector.broadcast(F, a[ai + 10 * KC]);
+            c10a = ar.fma(b0, c10a); c10b = ar.fma(b1, c10b);
+            ar = FloatVector.broadcast(F, a[ai + 11 * KC]);
+            c11a = ar.fma(b0, c11a); c11b = ar.fma(b1, c11b);
+        }
+        c00a.intoArray(tile, 0); c00b.intoArray(tile, L);
+        c01a.intoArray(tile, NR); c01b.intoArray(tile, NR + L);
+        c02a.intoArray(tile, 2 * NR); c02b.intoArray(tile, 2 * NR + L);
+        c03a.intoArray(tile, 3 * NR); c03b.intoArray(tile, 3 * NR + L);
+        c04a.intoArray(tile, 4 * NR); c04b.intoArray(tile, 4 * NR + L);
+        c05a.intoArray(tile, 5 * NR); c05b.intoArray(tile, 5 * NR + L);
+        c06a.intoArray(tile, 6 * NR); c06b.intoArray(tile, 6 * NR + L);
+        c07a.intoArray(tile, 7 * NR); c07b.intoArray(tile, 7 * NR + L);
+        c08a.intoArray(tile, 8 * NR); c08b.intoArray(tile, 8 * NR + L);
+        c09a.intoArray(tile, 9 * NR); c09b.intoArray(tile, 9 * NR + L);
+        c10a.intoArray(tile, 10 * NR); c10b.intoArray(tile, 10 * NR + L);
+        c11a.intoArray(tile, 11 * NR); c11b.intoArray(tile, 11 * NR + L);
+    }
+}
