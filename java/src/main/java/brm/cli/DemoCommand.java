@@ -78,7 +78,16 @@ final class DemoCommand implements Command {
         int status = Main.run(new String[] {"score", "--model", model.toString(), "--input", examples.toString(), "--output",
                 scores.toString(), "--init-head", "0", "--threads", Integer.toString(threads)});
         if (status != Main.OK) throw new BrmException("demo: scoring failed (see above)");
-        System.out.println("4. scores: " + scores + " (reward head drawn from seed 0; training lands with brm train)");
+        double[] sum = new double[2];
+        int[] count = new int[2];
+        for (Jsonl.Line l : Jsonl.read(scores)) {
+            int kind = l.value().get("id").asText().endsWith("-true") ? 0 : 1;
+            sum[kind] += l.value().get("reward").asDouble();
+            count[kind]++;
+        }
+        System.out.printf("4. scores: %s: mean reward %.4f for true continuations, %.4f for shuffled ones%n"
+                + "   (the reward head is drawn from seed 0, so these rewards are not yet meaningful: brm train makes them so)%n",
+                scores, sum[0] / count[0], sum[1] / count[1]);
     }
 
     /** Two lines per story: opening + true continuation, opening + the same words shuffled. */

@@ -8,10 +8,10 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Where brm finds models and data, since no model hub is reachable: {@code BRM_DATA} if set, else a
- * {@code shared/data} folder beside the working directory or one of its parents (how brm is developed
- * and how CI runs it), else the user's cache ({@code $XDG_CACHE_HOME/brm/data}, default
- * {@code ~/.cache/brm/data}).
+ * Where brm finds models and data, since no model hub is reachable: {@code BRM_DATA} if set, else
+ * {@code ../shared/data} beside the brm checkout (the launcher passes its root as {@code brm.home}) or
+ * beside the working directory or one of its parents (how brm is developed and how CI runs it), else
+ * the user's cache ({@code $XDG_CACHE_HOME/brm/data}, default {@code ~/.cache/brm/data}).
  */
 public final class DataFolder {
     private DataFolder() {}
@@ -19,9 +19,14 @@ public final class DataFolder {
     public static Path root() {
         String env = System.getenv("BRM_DATA");
         if (env != null && !env.isBlank()) return Path.of(env);
-        for (Path dir = Path.of("").toAbsolutePath(); dir != null; dir = dir.getParent()) {
+        String home = System.getProperty("brm.home");
+        if (home != null) {
+            Path shared = Path.of(home).toAbsolutePath().resolveSibling("shared").resolve("data");
+            if (Files.isDirectory(shared)) return shared;
+        }
+        for (Path dir = Path.of("").toAbsolutePath(); dir.getParent() != null; dir = dir.getParent()) {
             Path shared = dir.resolveSibling("shared").resolve("data");
-            if (dir.getParent() != null && Files.isDirectory(shared)) return shared;
+            if (Files.isDirectory(shared)) return shared;
         }
         return cache();
     }
