@@ -26,7 +26,7 @@ final class Args {
     static void addModel(Options o, boolean withAdapter) {
         o.addOption(required("model", "DIR", "Hugging Face model directory (config.json, model.safetensors, tokenizer.json)"));
         if (withAdapter) o.addOption(value("adapter", "ADIR", "PEFT LoRA adapter directory (adapter_config.json, adapter_model.safetensors)"));
-        o.addOption(value("init-head", "SEED", "start from a fresh score head drawn from SEED when the model has none"));
+        o.addOption(value("init-head", "SEED", "use a fresh score head drawn from SEED (needed when the model has none; an adapter's head still wins)"));
         o.addOption(value("threads", "N", "compute threads (default: all cores, " + Runtime.getRuntime().availableProcessors() + ")"));
         o.addOption(value("batch-size", "B", "sequences per forward pass (default 16)"));
     }

@@ -50,16 +50,16 @@ public final class Main {
         options.addOption(Option.builder().longOpt("debug").desc("print stack traces on errors").build());
         String[] rest = Arrays.copyOfRange(args, 1, args.length);
         boolean debug = Arrays.asList(rest).contains("--debug");
+        if (Arrays.asList(rest).contains("--help")) {
+            printHelp(command, options);
+            return OK;
+        }
         CommandLine line;
         try {
             line = new DefaultParser().parse(options, rest);
         } catch (ParseException e) {
             System.err.println("brm " + command.name() + ": " + e.getMessage() + " (see brm " + command.name() + " --help)");
             return USAGE;
-        }
-        if (line.hasOption("help")) {
-            printHelp(command, options);
-            return OK;
         }
         int positionals = command.positional() == null ? 0 : 1;
         if (line.getArgList().size() != positionals) {

@@ -44,7 +44,7 @@ final class ScoreCommand implements Command {
         Path input = Args.path(line, "input"), output = Args.path(line, "output");
         int batchSize = Args.positiveInt(line, "batch-size", 16);
         Long initHead = Args.optionalLong(line, "init-head");
-        var options = new RewardModel.Options(Args.threads(line), RewardModel.Options.defaults().maxBatchTokens(),
+        var options = new RewardModel.Options(Args.threads(line), Math.multiplyExact(batchSize, session.rules().maxLength()),
                 initHead == null ? OptionalLong.empty() : OptionalLong.of(initHead));
         try (RewardModel model = RewardModel.open(session.modelDir(), session.adapter(line), options);
              Jsonl.Reader reader = Jsonl.Reader.open(input)) {
