@@ -32,7 +32,7 @@ record ModelSession(Path modelDir, ModelConfig config, TextRules rules) {
     /** The PEFT adapter named by --adapter, matched against this model's linear layers; null without one. */
     LoraAdapter adapter(CommandLine line) {
         Path adir = Args.path(line, "adapter");
-        return adir == null ? null : PeftAdapter.load(adir, config.linearModules(), config.hiddenSize(), config.prefix().replaceAll("\\.$", ""));
+        return adir == null ? null : PeftAdapter.load(adir, config);
     }
 
     LineEncoder encoder(boolean responseRequired) {

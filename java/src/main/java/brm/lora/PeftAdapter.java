@@ -1,6 +1,7 @@
 package brm.lora;
 
 import brm.backbone.LinearModule;
+import brm.backbone.ModelConfig;
 
 import brm.BrmException;
 import brm.io.SafetensorsFile;
@@ -52,12 +53,17 @@ public final class PeftAdapter {
         }
     }
 
+    /** Loads the adapter in {@code dir} for the model that {@code config} describes. */
+    public static LoraAdapter load(Path dir, ModelConfig config) {
+        return load(dir, config.linearModules(), config.hiddenSize(), config.prefix().substring(0, config.prefix().length() - 1));
+    }
+
     /**
      * Loads the adapter in {@code dir} for a model whose linear layers are {@code modules} and whose
      * hidden width is {@code hidden}; {@code basePrefix} is the model's base-model prefix
      * ({@code gpt_neox}, {@code model}, {@code bert}) so adapters saved from a bare base model also load.
      */
-    public static LoraAdapter load(Path dir, List<LinearModule> modules, int hidden, String basePrefix) {
+    static LoraAdapter load(Path dir, List<LinearModule> modules, int hidden, String basePrefix) {
         Path configPath = dir.resolve(CONFIG), weightsPath = dir.resolve(WEIGHTS);
         if (!Files.isRegularFile(configPath)) {
             if (Files.exists(dir.resolve("adapter_model.bin")))
