@@ -12,6 +12,7 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalInt;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -126,6 +127,22 @@ class TokenizerParityTest {
         int[] expected = p.hf().encode(stories, true);
         assertTrue(expected.length > 512, "reference was truncated or text too short: " + expected.length);
         assertEquals(Arrays.toString(expected), Arrays.toString(p.mine().encode(stories, true)));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"all-minilm-l6-v2", "bge-small-en-v1.5", "e5-small-v2"})
+    void bertVocabularyAndSpecialTokens(String name) {
+        Tokenizer bert = pair(name).mine();
+        assertEquals(30522, bert.vocabSize());
+        var special = bert.specialTokens();
+        assertEquals(OptionalInt.of(101), special.cls());
+        assertEquals(OptionalInt.of(102), special.sep());
+        assertEquals(OptionalInt.of(0), special.pad());
+        assertEquals(OptionalInt.of(100), special.unk());
+        assertEquals(OptionalInt.empty(), special.bos());
+        assertEquals(OptionalInt.empty(), special.eos());
+        assertEquals(OptionalInt.of(103), bert.tokenId("[MASK]"));
+        assertEquals("##ing", bert.token(2075));
     }
 
     private static void assertNoMismatch(String name, List<String> mismatches, int cases) {
