@@ -19,8 +19,8 @@ import java.util.OptionalInt;
  * </pre>
  *
  * and {@code decode(ids)}: ids → token strings (added tokens first, unknown ids dropped, special
- * ones dropped when asked) → decoder steps → concatenation. Instances are immutable and safe to
- * share between threads.
+ * ones dropped when asked) → decoder steps → concatenation. Instances are safe to share between
+ * threads (the only mutable state, BPE's word cache, is concurrent).
  */
 public final class Tokenizer {
     /** The role tokens a model needs, where the tokenizer defines them (see {@link TokenizerJson}). */
@@ -62,7 +62,7 @@ public final class Tokenizer {
         return TokenizerJson.load(tokenizerJson);
     }
 
-    /** text → ids, exactly HF {@code encode(text, add_special_tokens).ids}. */
+    /** text (any length) → n token ids, exactly HF {@code encode(text, add_special_tokens).ids}. */
     public int[] encode(String text, boolean addSpecialTokens) {
         IntList ids = new IntList();
         if (addSpecialTokens) ids.addAll(template.prefix());
@@ -91,7 +91,7 @@ public final class Tokenizer {
         return ids.toArray();
     }
 
-    /** ids → text, HF {@code decode(ids, skip_special_tokens)}: ids the tokenizer lacks are dropped. */
+    /** ids (n) → text, HF {@code decode(ids, skip_special_tokens)}: ids the tokenizer lacks are dropped. */
     public String decode(int[] ids, boolean skipSpecialTokens) {
         List<String> tokens = new ArrayList<>(ids.length);
         for (int id : ids) {
