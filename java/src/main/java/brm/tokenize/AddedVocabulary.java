@@ -142,7 +142,8 @@ final class AddedVocabulary {
                 String text = pattern.getKey();
                 if (text.isEmpty()) continue;
                 Node node = root;
-                for (int i = 0; i < text.length(); i++) node = node.children.computeIfAbsent(text.charAt(i), c -> new Node());
+                for (int i = 0; i < text.length(); i++)
+                    node = node.children.computeIfAbsent(text.charAt(i), c -> new Node());
                 node.id = pattern.getValue();
                 char first = text.charAt(0);
                 if (first < 128) asciiStarts[first] = true;
