@@ -38,16 +38,14 @@ final class AddedVocabulary {
 
     AddedVocabulary(List<AddedToken> fileOrder, TokenModel model, TextNormalizer normalizer) {
         List<AddedToken> special = new ArrayList<>(), plain = new ArrayList<>();
-        int modelSize = model.vocab().size();
+        int modelSize = model.vocab().size(), maxId = -1;
         for (AddedToken token : fileOrder) {
             if (token.special() && !token.content().isEmpty() && specialContents.add(token.content())) special.add(token);
-            if (token.content().isEmpty() || tokens.containsValue(token)) continue;
             Integer id = ids.get(token.content());
+            if (token.content().isEmpty() || id != null && token.equals(tokens.get(id))) continue; // already there as is
             if (id == null) id = model.vocab().get(token.content());
-            if (id == null) {
-                int maxAdded = ids.values().stream().mapToInt(Integer::intValue).max().orElse(-1);
-                id = maxAdded < 0 ? modelSize : (maxAdded >= modelSize || modelSize == 0 ? maxAdded + 1 : modelSize);
-            }
+            if (id == null) id = Math.max(modelSize, maxId + 1);
+            maxId = Math.max(maxId, id);
             ids.put(token.content(), id);
             tokens.put(id, token);
             if (!specialContents.contains(token.content())) plain.add(token);
@@ -144,7 +142,8 @@ final class AddedVocabulary {
                 String text = pattern.getKey();
                 if (text.isEmpty()) continue;
                 Node node = root;
-                for (int i = 0; i < text.length(); i++) node = node.children.computeIfAbsent(text.charAt(i), c -> new Node());
+                for (int i = 0; i < text.length(); i++)
+                    node = node.children.computeIfAbsent(text.charAt(i), c -> new Node());
                 node.id = pattern.getValue();
                 char first = text.charAt(0);
                 if (first < 128) asciiStarts[first] = true;

@@ -50,7 +50,8 @@ final class Bpe implements TokenModel {
             String left = merges.get(rank)[0], right = merges.get(rank)[1];
             if (right.length() < prefixLength)
                 throw new IllegalArgumentException("merge '" + left + " " + right + "' is shorter than its prefix");
-            int merged = this.vocab.require(left + right.substring(prefixLength), "merge result of '" + left + " " + right + "'");
+            int merged = this.vocab.require(left + right.substring(prefixLength),
+                    "merge result of '" + left + " " + right + "'");
             this.merges.put(pair(this.vocab.require(left, "merge token"), this.vocab.require(right, "merge token")),
                     (long) rank << 32 | merged);
         }

@@ -18,6 +18,10 @@ final class IntList {
         size += more.length;
     }
 
+    void set(int index, int value) {
+        values[index] = value;
+    }
+
     int size() {
         return size;
     }

@@ -19,17 +19,38 @@ import java.util.OptionalInt;
  * </pre>
  *
  * and {@code decode(ids)}: ids → token strings (added tokens first, unknown ids dropped, special
- * ones dropped when asked) → decoder steps → concatenation. Instances are immutable and safe to
- * share between threads.
+ * ones dropped when asked) → decoder steps → concatenation. Instances are safe to share between
+ * threads (the only mutable state, BPE's word cache, is concurrent).
  */
 public final class Tokenizer {
-    /** The role tokens a model needs, where the tokenizer defines them (see {@link TokenizerJson}). */
+    /**
+     * The role tokens a model needs, where the tokenizer defines them. tokenizer.json does not name
+     * them (HF keeps them in tokenizer_config.json): cls / sep come from a post-processor that wraps
+     * the sequence on both sides, unk from the model, pad from the padding section, and otherwise
+     * each role takes the first existing token among conventional names ({@link Role}).
+     */
     public record SpecialTokens(OptionalInt bos, OptionalInt eos, OptionalInt pad, OptionalInt unk, OptionalInt cls,
                                 OptionalInt sep) {}
 
     /** What the post-processor puts around a single sequence's ids. */
     record Template(int[] prefix, int[] suffix) {
         static final Template NONE = new Template(new int[0], new int[0]);
+    }
+
+    /** Conventional names of the role tokens, most common first. */
+    private enum Role {
+        BOS("<s>", "<|endoftext|>", "<|begin_of_text|>", "<bos>", "[BOS]"),
+        EOS("</s>", "<|endoftext|>", "<|end_of_text|>", "<eos>", "[EOS]"),
+        PAD("<pad>", "[PAD]", "<|padding|>"),
+        UNK("<unk>", "[UNK]", "<|endoftext|>"),
+        CLS("[CLS]", "<cls>"),
+        SEP("[SEP]", "<sep>");
+
+        final List<String> names;
+
+        Role(String... names) {
+            this.names = List.of(names);
+        }
     }
 
     private final Path source;
@@ -42,9 +63,9 @@ public final class Tokenizer {
     private final SpecialTokens specialTokens;
     private final int vocabSize;
 
-    /** normalizer, preTokenizer and decoder may be null (the step is skipped). */
+    /** normalizer, preTokenizer and decoder may be null (the step is skipped), so may paddingToken. */
     Tokenizer(Path source, AddedVocabulary added, TextNormalizer normalizer, PreTokenizer preTokenizer, TokenModel model,
-              Template template, Decoder decoder, SpecialTokens specialTokens) {
+              Template template, Decoder decoder, String paddingToken) {
         this.source = source;
         this.added = added;
         this.normalizer = normalizer;
@@ -52,7 +73,11 @@ public final class Tokenizer {
         this.model = model;
         this.template = template;
         this.decoder = decoder;
-        this.specialTokens = specialTokens;
+        boolean wraps = template.prefix().length > 0 && template.suffix().length > 0;
+        this.specialTokens = new SpecialTokens(find(Role.BOS, null), find(Role.EOS, null), find(Role.PAD, paddingToken),
+                find(Role.UNK, model.unkToken()),
+                wraps ? OptionalInt.of(template.prefix()[0]) : find(Role.CLS, null),
+                wraps ? OptionalInt.of(template.suffix()[template.suffix().length - 1]) : find(Role.SEP, null));
         this.vocabSize = model.vocab().size()
                 + (int) added.contents().stream().filter(token -> !model.vocab().containsKey(token)).count();
     }
@@ -62,7 +87,7 @@ public final class Tokenizer {
         return TokenizerJson.load(tokenizerJson);
     }
 
-    /** text → ids, exactly HF {@code encode(text, add_special_tokens).ids}. */
+    /** text (any length) → n token ids, exactly HF {@code encode(text, add_special_tokens).ids}. */
     public int[] encode(String text, boolean addSpecialTokens) {
         IntList ids = new IntList();
         if (addSpecialTokens) ids.addAll(template.prefix());
@@ -91,7 +116,7 @@ public final class Tokenizer {
         return ids.toArray();
     }
 
-    /** ids → text, HF {@code decode(ids, skip_special_tokens)}: ids the tokenizer lacks are dropped. */
+    /** ids (n) → text, HF {@code decode(ids, skip_special_tokens)}: ids the tokenizer lacks are dropped. */
     public String decode(int[] ids, boolean skipSpecialTokens) {
         List<String> tokens = new ArrayList<>(ids.length);
         for (int id : ids) {
@@ -122,6 +147,13 @@ public final class Tokenizer {
 
     public SpecialTokens specialTokens() {
         return specialTokens;
+    }
+
+    /** The id of the declared token if it exists, else of the first existing conventional name. */
+    private OptionalInt find(Role role, String declared) {
+        if (declared != null && tokenId(declared).isPresent()) return tokenId(declared);
+        for (String name : role.names) if (tokenId(name).isPresent()) return tokenId(name);
+        return OptionalInt.empty();
     }
 
     private String tokenOrNull(int id) {

@@ -15,7 +15,6 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.OptionalInt;
 import java.util.function.Function;
 
 /**
@@ -25,20 +24,9 @@ import java.util.function.Function;
  * Metaspace, Sequence; post-processors ByteLevel, TemplateProcessing, BertProcessing,
  * RobertaProcessing, Sequence; decoders ByteLevel, WordPiece, Metaspace, Replace (literal),
  * ByteFallback, Fuse, Strip, Sequence. Anything else fails with the file and component named.
- *
- * Role tokens: tokenizer.json does not name them (HF keeps them in tokenizer_config.json), so
- * cls/sep come from a post-processor that wraps the sequence on both sides, unk from the model,
- * pad from the padding section, and otherwise each role takes the first existing token among the
- * conventional names below.
  */
 final class TokenizerJson {
     private static final ObjectMapper MAPPER = new ObjectMapper();
-    private static final List<String> BOS_NAMES = List.of("<s>", "<|endoftext|>", "<|begin_of_text|>", "<bos>", "[BOS]");
-    private static final List<String> EOS_NAMES = List.of("</s>", "<|endoftext|>", "<|end_of_text|>", "<eos>", "[EOS]");
-    private static final List<String> PAD_NAMES = List.of("<pad>", "[PAD]", "<|padding|>");
-    private static final List<String> UNK_NAMES = List.of("<unk>", "[UNK]", "<|endoftext|>");
-    private static final List<String> CLS_NAMES = List.of("[CLS]", "<cls>");
-    private static final List<String> SEP_NAMES = List.of("[SEP]", "<sep>");
 
     private final Path path;
 
@@ -81,31 +69,9 @@ final class TokenizerJson {
         }
         AddedVocabulary added = new AddedVocabulary(addedTokens, model, normalizer);
 
-        Function<String, OptionalInt> lookup = token -> {
-            Integer id = added.id(token);
-            if (id == null) id = model.vocab().get(token);
-            return id == null ? OptionalInt.empty() : OptionalInt.of(id);
-        };
-        boolean wraps = template.prefix().length > 0 && template.suffix().length > 0;
-        List<String> padNames = new ArrayList<>();
-        if (root.path("padding").hasNonNull("pad_token")) padNames.add(root.path("padding").get("pad_token").asText());
-        padNames.addAll(PAD_NAMES);
-        List<String> unkNames = new ArrayList<>();
-        if (model.unkToken() != null) unkNames.add(model.unkToken());
-        unkNames.addAll(UNK_NAMES);
-        var special = new Tokenizer.SpecialTokens(firstKnown(BOS_NAMES, lookup), firstKnown(EOS_NAMES, lookup),
-                firstKnown(padNames, lookup), firstKnown(unkNames, lookup),
-                wraps ? OptionalInt.of(template.prefix()[0]) : firstKnown(CLS_NAMES, lookup),
-                wraps ? OptionalInt.of(template.suffix()[template.suffix().length - 1]) : firstKnown(SEP_NAMES, lookup));
-        return new Tokenizer(path, added, normalizer, preTokenizer, model, template, decoder, special);
-    }
-
-    private static OptionalInt firstKnown(List<String> names, Function<String, OptionalInt> lookup) {
-        for (String name : names) {
-            OptionalInt id = lookup.apply(name);
-            if (id.isPresent()) return id;
-        }
-        return OptionalInt.empty();
+        String paddingToken = root.path("padding").hasNonNull("pad_token") ? root.path("padding").get("pad_token").asText()
+                : null;
+        return new Tokenizer(path, added, normalizer, preTokenizer, model, template, decoder, paddingToken);
     }
 
     private TextNormalizer normalizer(JsonNode node) {
@@ -135,7 +101,8 @@ final class TokenizerJson {
             case "ByteLevel" -> new PreTokenizer.ByteLevelSplit(flag(node, "add_prefix_space", true),
                     flag(node, "use_regex", true));
             case "BertPreTokenizer" -> new PreTokenizer.Bert();
-            case "Metaspace" -> new PreTokenizer.Metaspace(replacement(node), prependScheme(node), flag(node, "split", true));
+            case "Metaspace" ->
+                    new PreTokenizer.Metaspace(replacement(node), prependScheme(node), flag(node, "split", true));
             case "Sequence" -> new PreTokenizer.Sequence(list(required(node, "pretokenizers"), this::preTokenizer));
             default -> throw unsupported("pre_tokenizer", type);
         };
@@ -146,12 +113,14 @@ final class TokenizerJson {
                 : node.has("merges") ? "BPE" : node.has("max_input_chars_per_word") ? "WordPiece" : "(untyped)";
         return switch (type) {
             case "BPE" -> {
-                if (node.path("dropout").asDouble(0) > 0) throw unsupported("model BPE option", "dropout (random encodings)");
+                if (node.path("dropout").asDouble(0) > 0)
+                    throw unsupported("model BPE option", "dropout (random encodings)");
                 List<String[]> merges = new ArrayList<>();
                 for (JsonNode merge : node.path("merges")) merges.add(merge(merge));
                 yield new Bpe(vocab(node), merges, optionalText(node, "unk_token"),
                         optionalText(node, "continuing_subword_prefix"), optionalText(node, "end_of_word_suffix"),
-                        flag(node, "fuse_unk", false), flag(node, "byte_fallback", false), flag(node, "ignore_merges", false));
+                        flag(node, "fuse_unk", false), flag(node, "byte_fallback", false),
+                        flag(node, "ignore_merges", false));
             }
             case "WordPiece" -> new WordPiece(vocab(node), textOr(node, "unk_token", "[UNK]"),
                     textOr(node, "continuing_subword_prefix", "##"), node.path("max_input_chars_per_word").asInt(100));
@@ -206,7 +175,8 @@ final class TokenizerJson {
             } else if (piece.has("SpecialToken")) {
                 String id = piece.get("SpecialToken").path("id").asText();
                 JsonNode ids = node.path("special_tokens").path(id).path("ids");
-                if (!ids.isArray()) throw new IllegalArgumentException("TemplateProcessing special token '" + id + "' is not in special_tokens");
+                if (!ids.isArray())
+                    throw new IllegalArgumentException("TemplateProcessing special token '" + id + "' is not in special_tokens");
                 for (JsonNode tokenId : ids) (seenA ? suffix : prefix).add(tokenId.asInt());
             } else {
                 throw unsupported("TemplateProcessing single template piece", piece.toString());
@@ -226,7 +196,8 @@ final class TokenizerJson {
             case "Replace" -> new Decoder.Replace(literalPattern(node, "decoder"), text(node, "content"));
             case "ByteFallback" -> new Decoder.ByteFallback();
             case "Fuse" -> new Decoder.Fuse();
-            case "Strip" -> new Decoder.Strip(singleChar(node, "content"), node.path("start").asInt(0), node.path("stop").asInt(0));
+            case "Strip" ->
+                    new Decoder.Strip(singleChar(node, "content"), node.path("start").asInt(0), node.path("stop").asInt(0));
             case "Sequence" -> new Decoder.Sequence(list(required(node, "decoders"), this::decoder));
             default -> throw unsupported("decoder", type);
         };
@@ -249,7 +220,8 @@ final class TokenizerJson {
 
     private static int singleChar(JsonNode node, String field) {
         String text = text(node, field);
-        if (text.codePointCount(0, text.length()) != 1) throw new IllegalArgumentException(field + " must be one char, got '" + text + "'");
+        if (text.codePointCount(0, text.length()) != 1)
+            throw new IllegalArgumentException(field + " must be one char, got '" + text + "'");
         return text.codePointAt(0);
     }
 
@@ -257,7 +229,8 @@ final class TokenizerJson {
     private String literalPattern(JsonNode node, String component) {
         JsonNode pattern = required(node, "pattern");
         if (pattern.has("String")) return pattern.get("String").asText();
-        throw unsupported(component + " Replace pattern", pattern.fieldNames().hasNext() ? pattern.fieldNames().next() : pattern.toString());
+        String kind = pattern.fieldNames().hasNext() ? pattern.fieldNames().next() : pattern.toString();
+        throw unsupported(component + " Replace pattern", kind);
     }
 
     private static String type(JsonNode node, String component) {

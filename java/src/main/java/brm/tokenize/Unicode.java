@@ -59,7 +59,8 @@ final class Unicode {
 
     /** BertPreTokenizer's punctuation: every ASCII punctuation char (incl. $+<=>^`|~) or P*. */
     static boolean isBertPunctuation(int cp) {
-        if (cp < 0x80) return (cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) || (cp >= 123 && cp <= 126);
+        if (cp < 0x80)
+            return (cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) || (cp >= 123 && cp <= 126);
         return isPunctuation(cp);
     }
 

@@ -20,40 +20,39 @@ final class WordPiece implements TokenModel {
     /** Trie edges: (node << 16 | char) → child node. Node 0 roots word-initial tokens, node 1 continuations. */
     private final LongLongMap edges;
     /** node → token id ending there, or -1. */
-    private int[] nodeToken;
-    private int nodes;
+    private final int[] nodeToken;
 
     WordPiece(Map<String, Integer> vocab, String unkToken, String continuingSubwordPrefix, int maxInputCharsPerWord) {
         this.vocab = Vocab.of(vocab);
         this.unkToken = unkToken;
         this.unkId = this.vocab.require(unkToken, "unk_token");
         this.maxInputCharsPerWord = maxInputCharsPerWord;
-        this.edges = new LongLongMap(vocab.size() * 4);
-        this.nodeToken = new int[vocab.size() * 4 + 2];
-        Arrays.fill(nodeToken, -1);
-        nodes = 2;
+        LongLongMap edges = new LongLongMap(vocab.size() * 4);
+        IntList nodeToken = new IntList();
+        nodeToken.add(-1);
+        nodeToken.add(-1);
         vocab.forEach((token, id) -> {
-            insert(0, token, id);
-            if (token.startsWith(continuingSubwordPrefix)) insert(1, token.substring(continuingSubwordPrefix.length()), id);
+            insert(edges, nodeToken, 0, token, id);
+            if (token.startsWith(continuingSubwordPrefix))
+                insert(edges, nodeToken, 1, token.substring(continuingSubwordPrefix.length()), id);
         });
+        this.edges = edges;
+        this.nodeToken = nodeToken.toArray();
     }
 
-    private void insert(int root, String token, int id) {
+    private static void insert(LongLongMap edges, IntList nodeToken, int root, String token, int id) {
         int node = root;
         for (int i = 0; i < token.length(); i++) {
             long edge = (long) node << 16 | token.charAt(i);
             long child = edges.get(edge);
             if (child < 0) {
-                if (nodes == nodeToken.length) {
-                    nodeToken = Arrays.copyOf(nodeToken, nodes * 2);
-                    Arrays.fill(nodeToken, nodes, nodeToken.length, -1);
-                }
-                child = nodes++;
+                child = nodeToken.size();
+                nodeToken.add(-1);
                 edges.put(edge, child);
             }
             node = (int) child;
         }
-        if (node != root) nodeToken[node] = id;
+        if (node != root) nodeToken.set(node, id);
     }
 
     @Override

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -17,8 +18,10 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalInt;
 import java.util.Random;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -27,8 +30,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * normalizer, decoder Replace/ByteFallback/Fuse/Strip, "<s> $A" template, the shape llama2.c's
  * tok512 will be imported in), Metaspace pre-tokenizer and decoder (prepend "first", legacy
  * add_prefix_space, no split), added tokens with lstrip / rstrip / single_word / normalized,
- * unk with and without fusing, and BPE with continuing_subword_prefix, end_of_word_suffix and
- * ignore_merges behind a BERT pre-tokenizer, without a decoder.
+ * unk with and without fusing, BPE with continuing_subword_prefix, end_of_word_suffix and
+ * ignore_merges behind a BERT pre-tokenizer, without a decoder, and an untyped byte-level BPE
+ * model with [left, right] merges, prefix space without the pattern, a Sequence post-processor
+ * and added tokens beyond the vocab (ids from HF's rule).
  */
 class FixtureParityTest {
     @TempDir
@@ -90,7 +95,7 @@ class FixtureParityTest {
                         .put("rstrip", false).put("normalized", true).put("special", false);
                 added.addObject().put("id", 1003).put("content", "▁quick").put("single_word", false).put("lstrip", false)
                         .put("rstrip", false).put("normalized", true).put("special", false);
-                root.putNull("normalizer");
+                root.putObject("normalizer").put("type", "NFKD");
                 root.putObject("pre_tokenizer").put("type", "Metaspace").put("replacement", "▁")
                         .put("prepend_scheme", "first").put("split", true);
                 root.putObject("post_processor").put("type", "BertProcessing")
@@ -123,6 +128,43 @@ class FixtureParityTest {
                 root.putObject("pre_tokenizer").put("type", "BertPreTokenizer");
                 root.putNull("post_processor");
                 root.putNull("decoder");
+            }
+            case "bytelevel-untyped" -> {
+                model.remove("type");
+                ArrayNode merges = model.putArray("merges");
+                ObjectNode vocab = model.putObject("vocab");
+                for (int b = 0; b < 256; b++) vocab.put(String.valueOf(ByteLevel.BYTE_TO_CHAR[b]), b);
+                for (String merge : SP_MERGES) {
+                    String[] pair = merge.replace('▁', 'Ġ').replace("é", "Ã©").split(" ");
+                    for (String piece : List.of(pair[0], pair[1], pair[0] + pair[1]))
+                        if (!vocab.has(piece)) vocab.put(piece, vocab.size());
+                    merges.addArray().add(pair[0]).add(pair[1]);
+                }
+                List<String> specials = List.of("<|bos|>", "<|eos|>");
+                int firstNew = vocab.size(); // HF numbers added tokens missing from the vocab from its size on
+                ArrayNode added = root.putArray("added_tokens");
+                for (int i = 0; i < specials.size(); i++)
+                    added.addObject().put("id", firstNew + i).put("content", specials.get(i)).put("single_word", false)
+                            .put("lstrip", false).put("rstrip", false).put("normalized", false).put("special", true);
+                root.putNull("normalizer");
+                root.putObject("pre_tokenizer").put("type", "ByteLevel").put("add_prefix_space", true)
+                        .put("trim_offsets", true).put("use_regex", false);
+                ObjectNode template = JSON.createObjectNode().put("type", "TemplateProcessing");
+                ArrayNode single = template.putArray("single");
+                single.addObject().putObject("SpecialToken").put("id", "<|bos|>").put("type_id", 0);
+                single.addObject().putObject("Sequence").put("id", "A").put("type_id", 0);
+                single.addObject().putObject("SpecialToken").put("id", "<|eos|>").put("type_id", 0);
+                template.putArray("pair");
+                for (int i = 0; i < specials.size(); i++)
+                    template.withObject("/special_tokens").putObject(specials.get(i)).put("id", specials.get(i))
+                            .<ObjectNode>set("ids", JSON.createArrayNode().add(firstNew + i))
+                            .set("tokens", JSON.createArrayNode().add(specials.get(i)));
+                root.putObject("post_processor").put("type", "Sequence").putArray("processors")
+                        .add(JSON.createObjectNode().put("type", "ByteLevel").put("add_prefix_space", true)
+                                .put("trim_offsets", true).put("use_regex", false))
+                        .add(template);
+                root.putObject("decoder").put("type", "ByteLevel").put("add_prefix_space", true)
+                        .put("trim_offsets", true).put("use_regex", false);
             }
             default -> throw new IllegalArgumentException(name);
         }
@@ -197,8 +239,20 @@ class FixtureParityTest {
         return all;
     }
 
+    @Test
+    void roleTokensOfTheSentencePieceFixture() {
+        load("sentencepiece-byte-fallback");
+        var special = MINE.get("sentencepiece-byte-fallback").specialTokens();
+        assertEquals(OptionalInt.of(1), special.bos());
+        assertEquals(OptionalInt.of(2), special.eos());
+        assertEquals(OptionalInt.of(0), special.unk());
+        assertEquals(OptionalInt.empty(), special.pad());
+        assertEquals(OptionalInt.empty(), special.cls(), "a template that only prefixes is no [CLS] ... [SEP] wrap");
+    }
+
     @ParameterizedTest
-    @ValueSource(strings = {"sentencepiece-byte-fallback", "metaspace-first", "metaspace-legacy", "bpe-suffix"})
+    @ValueSource(strings = {"sentencepiece-byte-fallback", "metaspace-first", "metaspace-legacy", "bpe-suffix",
+            "bytelevel-untyped"})
     void encodeAndDecodeMatchHf(String name) {
         load(name);
         Tokenizer mine = MINE.get(name);

@@ -12,6 +12,7 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalInt;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -93,18 +94,21 @@ class TokenizerParityTest {
     }
 
     /**
-     * Every code point of planes 0, 1 and the start of 14, and every 61st above, 256 per string:
-     * run together for byte-level BPE (NFC reordering, pattern classes), as words "aX " for BERT
-     * (punctuation, control and accent classes). These catch the Unicode-version effects.
+     * Every assigned code point of planes 0, 1 and the start of 14, and every 61st code point
+     * besides, 256 per string: run together for byte-level BPE (NFC reordering, pattern classes),
+     * as words "aX " for BERT (punctuation, control and accent classes). These catch the
+     * Unicode-version effects.
      */
     @ParameterizedTest
     @CsvSource({"gpt-neox-20b, '%s'", "bge-small-en-v1.5, 'a%s '"})
     void everyCodePointMatchesHf(String name, String format) {
         Pair p = pair(name);
         List<Integer> codePoints = new ArrayList<>();
-        for (int cp = 0; cp < 0x20000; cp++) if (cp < 0xD800 || cp > 0xDFFF) codePoints.add(cp);
-        for (int cp = 0x20000; cp < 0x110000; cp += 61) codePoints.add(cp);
-        for (int cp = 0xE0000; cp < 0xE0200; cp++) codePoints.add(cp);
+        for (int cp = 0; cp < 0x110000; cp++) {
+            if (cp >= 0xD800 && cp <= 0xDFFF) continue;
+            boolean dense = cp < 0x20000 || (cp >= 0xE0000 && cp < 0xE0200);
+            if (dense && Character.getType(cp) != Character.UNASSIGNED || cp % 61 == 0) codePoints.add(cp);
+        }
         List<String> mismatches = new ArrayList<>();
         for (int from = 0; from < codePoints.size(); from += 256) {
             StringBuilder text = new StringBuilder();
@@ -126,6 +130,22 @@ class TokenizerParityTest {
         int[] expected = p.hf().encode(stories, true);
         assertTrue(expected.length > 512, "reference was truncated or text too short: " + expected.length);
         assertEquals(Arrays.toString(expected), Arrays.toString(p.mine().encode(stories, true)));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"all-minilm-l6-v2", "bge-small-en-v1.5", "e5-small-v2"})
+    void bertVocabularyAndSpecialTokens(String name) {
+        Tokenizer bert = pair(name).mine();
+        assertEquals(30522, bert.vocabSize());
+        var special = bert.specialTokens();
+        assertEquals(OptionalInt.of(101), special.cls());
+        assertEquals(OptionalInt.of(102), special.sep());
+        assertEquals(OptionalInt.of(0), special.pad());
+        assertEquals(OptionalInt.of(100), special.unk());
+        assertEquals(OptionalInt.empty(), special.bos());
+        assertEquals(OptionalInt.empty(), special.eos());
+        assertEquals(OptionalInt.of(103), bert.tokenId("[MASK]"));
+        assertEquals("##ing", bert.token(2075));
     }
 
     private static void assertNoMismatch(String name, List<String> mismatches, int cases) {
