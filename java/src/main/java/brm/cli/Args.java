@@ -1,5 +1,7 @@
 package brm.cli;
 
+import brm.BrmException;
+import brm.batch.Truncation;
 import org.apache.commons.cli.CommandLine;
 import org.apache.commons.cli.Option;
 import org.apache.commons.cli.Options;
@@ -64,6 +66,15 @@ final class Args {
             return Long.parseLong(s);
         } catch (NumberFormatException e) {
             throw new UsageException("--" + name + " must be an integer, got '" + s + "'");
+        }
+    }
+
+    /** --truncate: a value other than left, right or error is bad usage, like any malformed option. */
+    static Truncation truncation(CommandLine line) {
+        try {
+            return Truncation.parse(line.getOptionValue("truncate", "error"));
+        } catch (BrmException e) {
+            throw new UsageException(e.getMessage());
         }
     }
 

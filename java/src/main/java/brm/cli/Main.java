@@ -34,7 +34,8 @@ public final class Main {
         System.exit(run(args));
     }
 
-    static int run(String[] args) {
+    /** Runs one command line; returns the exit status (main exits with it). */
+    public static int run(String[] args) {
         Map<String, Command> commands = commands();
         if (args.length == 0 || args[0].equals("--help") || args[0].equals("-h") || args[0].equals("help")) {
             printOverview(commands);

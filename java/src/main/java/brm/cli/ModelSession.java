@@ -4,7 +4,6 @@ import brm.BrmException;
 import brm.batch.LineEncoder;
 import brm.batch.Template;
 import brm.batch.TextRules;
-import brm.batch.Truncation;
 import brm.backbone.ModelConfig;
 import brm.lora.LoraAdapter;
 import brm.lora.PeftAdapter;
@@ -24,7 +23,7 @@ record ModelSession(Path modelDir, ModelConfig config, TextRules rules) {
         if (maxLength > limit)
             throw new BrmException("--max-length " + maxLength + " exceeds the model's limit of " + limit + " positions (" + dir.resolve("config.json") + ")");
         TextRules rules = new TextRules(Template.parse(line.getOptionValue("template")), line.hasOption("append-eos"),
-                maxLength, Truncation.parse(line.getOptionValue("truncate", "error")),
+                maxLength, Args.truncation(line),
                 config.tokens().eos().isEmpty() ? -1 : config.tokens().eos().getFirst());
         return new ModelSession(dir, config, rules);
     }

@@ -17,13 +17,13 @@ import java.util.List;
 import java.util.Map;
 
 /** The PyTorch reference fixtures of src/test/resources/fixtures (written by src/test/python/make_fixtures.py). */
-final class Fixtures {
+public final class Fixtures {
     private Fixtures() {}
 
-    static final List<String> ALL = List.of("gpt_neox_parallel", "gpt_neox_sequential", "llama_gqa", "llama_tied", "bert_mean", "bert_cls");
+    public static final List<String> ALL = List.of("gpt_neox_parallel", "gpt_neox_sequential", "llama_gqa", "llama_tied", "bert_mean", "bert_cls");
     static final List<String> DECODERS = List.of("gpt_neox_parallel", "gpt_neox_sequential", "llama_gqa", "llama_tied");
 
-    static Path dir(String name) {
+    public static Path dir(String name) {
         try {
             var url = Fixtures.class.getResource("/fixtures/" + name + "/config.json");
             if (url == null) throw new IllegalStateException("fixture " + name + " is not on the test classpath");
@@ -33,7 +33,7 @@ final class Fixtures {
         }
     }
 
-    static JsonNode expected(String name) {
+    public static JsonNode expected(String name) {
         try {
             return new ObjectMapper().readTree(dir(name).resolve("expected.json").toFile());
         } catch (IOException e) {
@@ -41,7 +41,7 @@ final class Fixtures {
         }
     }
 
-    static List<int[]> sequences(JsonNode expected) {
+    public static List<int[]> sequences(JsonNode expected) {
         List<int[]> out = new ArrayList<>();
         for (JsonNode s : expected.get("sequences")) {
             int[] ids = new int[s.size()];
@@ -52,7 +52,7 @@ final class Fixtures {
     }
 
     /** All numbers of a (nested) JSON array, flattened in order. */
-    static double[] flat(JsonNode node) {
+    public static double[] flat(JsonNode node) {
         List<Double> values = new ArrayList<>();
         collect(node, values);
         return values.stream().mapToDouble(Double::doubleValue).toArray();
@@ -63,7 +63,7 @@ final class Fixtures {
         else values.add(node.asDouble());
     }
 
-    static boolean hasAdapter(String name) {
+    public static boolean hasAdapter(String name) {
         return Files.exists(dir(name).resolve("adapter/adapter_model.safetensors"));
     }
 
@@ -96,7 +96,7 @@ final class Fixtures {
     }
 
     /** max over i of |actual - expected| / max(|expected|, floor). */
-    static double maxRelError(float[] actual, double[] expected, double floor) {
+    public static double maxRelError(float[] actual, double[] expected, double floor) {
         if (actual.length != expected.length) throw new AssertionError(actual.length + " values, expected " + expected.length);
         double max = 0;
         for (int i = 0; i < actual.length; i++)

@@ -17,7 +17,7 @@ import java.util.Map;
  * before a DJL class loads (surefire sets the same as environment variables), and tokenizers are
  * only ever built from a local file, with DJL's own truncation and padding switched off.
  */
-final class HfReference implements AutoCloseable {
+public final class HfReference implements AutoCloseable {
     static {
         System.setProperty("OPT_OUT_TRACKING", "true");
         System.setProperty("RUST_FLAVOR", "cpu");
@@ -30,7 +30,7 @@ final class HfReference implements AutoCloseable {
         this.hf = hf;
     }
 
-    static HfReference load(Path tokenizerJson) {
+    public static HfReference load(Path tokenizerJson) {
         try {
             return new HfReference(HuggingFaceTokenizer.newInstance(tokenizerJson,
                     Map.of("addSpecialTokens", "false", "truncation", "false", "padding", "false")));
@@ -39,7 +39,7 @@ final class HfReference implements AutoCloseable {
         }
     }
 
-    int[] encode(String text, boolean addSpecialTokens) {
+    public int[] encode(String text, boolean addSpecialTokens) {
         return Arrays.stream(hf.encode(text, addSpecialTokens, false).getIds()).mapToInt(Math::toIntExact).toArray();
     }
 

@@ -35,21 +35,21 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * This class owns DJL start-up in brm's tests: the static initializer keeps DJL offline and on its bundled CPU build
  * before any DJL class loads (the tokenizer here and inside langchain4j's model classes).
  */
-class LangchainModelsTest {
+public class LangchainModelsTest {
     static {
         System.setProperty("OPT_OUT_TRACKING", "true");
         System.setProperty("RUST_FLAVOR", "cpu");
         System.setProperty("ai.djl.offline", "true");
     }
 
-    enum Model {
+    public enum Model {
         MINILM("all-minilm-l6-v2.onnx", "all-minilm-l6-v2-tokenizer.json", "allminilml6v2.AllMiniLmL6V2EmbeddingModel", Family.MINILM, 6),
         BGE("bge-small-en-v1.5.onnx", "bge-small-en-v1.5-tokenizer.json", "bgesmallenv15.BgeSmallEnV15EmbeddingModel", Family.BGE, 12),
         E5("e5-small-v2.onnx", "e5-small-v2-tokenizer.json", "e5smallv2.E5SmallV2EmbeddingModel", Family.E5, 12);
 
-        final String onnx, tokenizer, embeddingModel;
-        final Family family;
-        final int layers;
+        public final String onnx, tokenizer, embeddingModel;
+        public final Family family;
+        public final int layers;
 
         Model(String onnx, String tokenizer, String embeddingModel, Family family, int layers) {
             this.onnx = onnx;
@@ -123,7 +123,7 @@ class LangchainModelsTest {
     }
 
     /** The jar on the test class path that holds {@code entry}. */
-    private static Path jarHolding(String entry) throws Exception {
+    public static Path jarHolding(String entry) throws Exception {
         URL url = LangchainModelsTest.class.getClassLoader().getResource(entry);
         assertNotNull(url, entry + " is not on the test class path (a langchain4j-embeddings test dependency)");
         return Path.of(((JarURLConnection) url.openConnection()).getJarFileURL().toURI());

@@ -9,9 +9,9 @@ import java.util.Map;
 import java.util.Random;
 
 /** The original runtime, for reference: an ONNX BERT export run by onnxruntime, compared with {@link BertReference}. */
-final class OnnxRuntimeReference implements AutoCloseable {
+public final class OnnxRuntimeReference implements AutoCloseable {
     /** A batch of token rows [b][n]; padding has id 0 and mask 0. */
-    record Batch(long[][] ids, long[][] types, long[][] mask) {
+    public record Batch(long[][] ids, long[][] types, long[][] mask) {
         /**
          * Random ids in [firstId, vocab) between cls and sep, random token types; row 0 has all n tokens, every later
          * row a random shorter length padded to n.
@@ -33,12 +33,12 @@ final class OnnxRuntimeReference implements AutoCloseable {
     private final OrtEnvironment env = OrtEnvironment.getEnvironment();
     private final OrtSession session;
 
-    OnnxRuntimeReference(byte[] model) throws OrtException {
+    public OnnxRuntimeReference(byte[] model) throws OrtException {
         session = env.createSession(model, new OrtSession.SessionOptions());
     }
 
     /** The graph's first output, the last hidden state [b][n][hidden]. */
-    float[][][] lastHiddenState(Batch batch) throws OrtException {
+    public float[][][] lastHiddenState(Batch batch) throws OrtException {
         try (OnnxTensor ids = OnnxTensor.createTensor(env, batch.ids());
              OnnxTensor types = OnnxTensor.createTensor(env, batch.types());
              OnnxTensor mask = OnnxTensor.createTensor(env, batch.mask());
