@@ -79,7 +79,8 @@ public final class Jsonl {
                     try {
                         node = JSON.readTree(text);
                     } catch (JsonProcessingException e) {
-                        throw new BrmException(name + ":" + number + ": malformed JSON: " + e.getOriginalMessage());
+                        throw new BrmException(name + ":" + number + ": malformed JSON at column "
+                                + (e.getLocation() == null ? "?" : e.getLocation().getColumnNr()) + ": " + reason(e));
                     }
                     if (!(node instanceof ObjectNode object))
                         throw new BrmException(name + ":" + number + ": expected a JSON object, got "
@@ -89,6 +90,14 @@ public final class Jsonl {
             } catch (IOException e) {
                 throw new BrmException(name + ":" + (number + 1) + ": cannot read: " + e.getMessage(), e);
             }
+        }
+
+        /** Jackson's message without its source excerpt and its own (always 1) line number. */
+        private static String reason(JsonProcessingException e) {
+            String m = e.getOriginalMessage();
+            int cut = m.indexOf(" (start marker");
+            if (cut >= 0) m = m.substring(0, cut);
+            return m.lines().findFirst().orElse(m);
         }
 
         public String name() {
