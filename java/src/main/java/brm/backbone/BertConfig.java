@@ -6,13 +6,15 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * BERT encoders (transformers' BertConfig) plus brm's {@code pooling}: how the reward head reads the
- * last hidden state, "mean" (default) over the tokens or "cls" (the first token). brm's head is
- * score [1, hidden] on that vector: BertPooler is not used, and so not listed among the linears.
+ * BERT encoders (transformers' BertConfig) plus brm's {@code pooling}: how the reward head and the
+ * sentence embedding read the last hidden state, "mean" (default) over the tokens or "cls" (the first
+ * token), and {@code normalize_embeddings}: whether the family's sentence embeddings are L2-normalised
+ * (default false). brm's head is score [1, hidden] on the pooled vector: BertPooler is not used, and so
+ * not listed among the linears.
  */
 public record BertConfig(int vocabSize, int hiddenSize, int numLayers, int numHeads, int intermediateSize,
                          int maxPositionEmbeddings, int typeVocabSize, double layerNormEps, double initializerRange,
-                         Pooling pooling, TokenIds tokens) implements ModelConfig {
+                         Pooling pooling, boolean normalizeEmbeddings, TokenIds tokens) implements ModelConfig {
 
     static BertConfig parse(ConfigFields f) {
         f.oneOf("hidden_act", "gelu", "gelu");
@@ -23,7 +25,7 @@ public record BertConfig(int vocabSize, int hiddenSize, int numLayers, int numHe
         Pooling pooling = f.oneOf("pooling", "mean", "mean", "cls").equals("mean") ? Pooling.MEAN : Pooling.FIRST;
         return new BertConfig(f.positive("vocab_size", 30522), hidden, f.positive("num_hidden_layers", 12), heads,
                 f.positive("intermediate_size", 3072), f.positive("max_position_embeddings", 512), f.positive("type_vocab_size", 2),
-                f.number("layer_norm_eps", 1e-12), f.number("initializer_range", 0.02), pooling,
+                f.number("layer_norm_eps", 1e-12), f.number("initializer_range", 0.02), pooling, f.bool("normalize_embeddings", false),
                 new TokenIds(f.tokenId("bos_token_id", null), f.tokenIds("eos_token_id", null), f.tokenId("pad_token_id", 0)));
     }
 

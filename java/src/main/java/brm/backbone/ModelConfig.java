@@ -1,6 +1,7 @@
 package brm.backbone;
 
 import brm.BrmException;
+import brm.backend.Pooling;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
@@ -36,6 +37,16 @@ public sealed interface ModelConfig permits GptNeoXConfig, LlamaConfig, BertConf
             case "bert" -> BertConfig.parse(f);
             default -> throw f.error("model_type " + type + " is not supported (brm supports gpt_neox, llama, bert)");
         };
+    }
+
+    /** How the reward head and sentence embeddings read a sequence's hidden states: decoders use the last token. */
+    default Pooling pooling() {
+        return Pooling.LAST;
+    }
+
+    /** Whether sentence embeddings are L2-normalised by default (the encoder family's convention). */
+    default boolean normalizeEmbeddings() {
+        return false;
     }
 
     /** Hugging Face's model_type. */

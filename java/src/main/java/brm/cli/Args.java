@@ -24,11 +24,11 @@ final class Args {
         return Option.builder().longOpt(name).desc(description).build();
     }
 
-    /** --model, --adapter, --init-head, --threads, --batch-size. */
-    static void addModel(Options o, boolean withAdapter) {
+    /** --model, --adapter, --threads, --batch-size, and with a reward head --init-head. */
+    static void addModel(Options o, boolean withHead) {
         o.addOption(required("model", "DIR", "Hugging Face model directory (config.json, model.safetensors, tokenizer.json)"));
-        if (withAdapter) o.addOption(value("adapter", "ADIR", "PEFT LoRA adapter directory (adapter_config.json, adapter_model.safetensors)"));
-        o.addOption(value("init-head", "SEED", "use a fresh score head drawn from SEED (needed when the model has none; an adapter's head still wins)"));
+        o.addOption(value("adapter", "ADIR", "PEFT LoRA adapter directory (adapter_config.json, adapter_model.safetensors)"));
+        if (withHead) o.addOption(value("init-head", "SEED", "use a fresh score head drawn from SEED (needed when the model has none; an adapter's head still wins)"));
         o.addOption(value("threads", "N", "compute threads (default: all cores, " + Runtime.getRuntime().availableProcessors() + ")"));
         o.addOption(value("batch-size", "B", "sequences per forward pass (default 16)"));
     }

@@ -45,34 +45,24 @@ final class LogitsCommand implements Command {
         int topK = Math.min(Args.positiveInt(line, "top-k", 10), session.config().vocabSize());
         boolean full = line.hasOption("full");
         var encoder = session.encoder(false);
-        Progress progress = new Progress("logits");
         try (CausalLM lm = CausalLM.open(session.modelDir(), session.adapter(line), Args.threads(line));
              Jsonl.Reader reader = Jsonl.Reader.open(Args.path(line, "input"))) {
-            AtomicFiles.write(Args.path(line, "output"), out -> {
-                long lines = 0, tokens = 0;
-                for (Jsonl.Line l; (l = reader.next()) != null; ) {
-                    int[] ids = encoder.encode(l, reader.name());
-                    float[] logits = lm.lastLogits(ids);
-                    ObjectNode o = Jsonl.JSON.createObjectNode();
-                    o.set("id", ScoreCommand.idOf(l));
-                    if (full) {
-                        ArrayNode all = o.putArray("logits");
-                        for (float v : logits) all.add(v);
-                    } else {
-                        int[] top = IntStream.range(0, logits.length).boxed()
-                                .sorted((a, b) -> Float.compare(logits[b], logits[a])).limit(topK).mapToInt(Integer::intValue).toArray();
-                        ArrayNode topIds = o.putArray("top_ids"), topLogits = o.putArray("top_logits");
-                        for (int id : top) {
-                            topIds.add(id);
-                            topLogits.add(logits[id]);
-                        }
+            AtomicFiles.write(Args.path(line, "output"), out -> Batches.run("logits", reader, encoder, 1, out, (batch, outputs) -> {
+                float[] logits = lm.lastLogits(batch.getFirst());
+                ObjectNode o = outputs.getFirst();
+                if (full) {
+                    ArrayNode all = o.putArray("logits");
+                    for (float v : logits) all.add(v);
+                } else {
+                    int[] top = IntStream.range(0, logits.length).boxed()
+                            .sorted((a, b) -> Float.compare(logits[b], logits[a])).limit(topK).mapToInt(Integer::intValue).toArray();
+                    ArrayNode topIds = o.putArray("top_ids"), topLogits = o.putArray("top_logits");
+                    for (int id : top) {
+                        topIds.add(id);
+                        topLogits.add(logits[id]);
                     }
-                    Jsonl.writeLine(out, o);
-                    tokens += ids.length;
-                    progress.update(++lines, tokens);
                 }
-                progress.finish(lines, tokens);
-            });
+            }));
         }
     }
 }

@@ -3,14 +3,10 @@ package brm.cli;
 import brm.io.AtomicFiles;
 import brm.io.Jsonl;
 import brm.reward.RewardModel;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.apache.commons.cli.CommandLine;
 import org.apache.commons.cli.Options;
 
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.OptionalLong;
 
 /** brm score: one reward per input line. */
@@ -49,39 +45,10 @@ final class ScoreCommand implements Command {
         try (RewardModel model = RewardModel.open(session.modelDir(), session.adapter(line), options);
              Jsonl.Reader reader = Jsonl.Reader.open(input)) {
             var encoder = session.encoder(true);
-            Progress progress = new Progress("score");
-            AtomicFiles.write(output, out -> {
-                List<JsonNode> ids = new ArrayList<>(batchSize);
-                List<int[]> batch = new ArrayList<>(batchSize);
-                long lines = 0, tokens = 0;
-                for (Jsonl.Line l = reader.next(); ; l = reader.next()) {
-                    if (l != null) {
-                        ids.add(idOf(l));
-                        batch.add(encoder.encode(l, reader.name()));
-                    }
-                    if (batch.size() == batchSize || (l == null && !batch.isEmpty())) {
-                        float[] rewards = model.score(batch);
-                        for (int i = 0; i < rewards.length; i++) {
-                            ObjectNode o = Jsonl.JSON.createObjectNode();
-                            o.set("id", ids.get(i));
-                            o.put("reward", rewards[i]);
-                            Jsonl.writeLine(out, o);
-                            tokens += batch.get(i).length;
-                        }
-                        lines += rewards.length;
-                        progress.update(lines, tokens);
-                        ids.clear();
-                        batch.clear();
-                    }
-                    if (l == null) break;
-                }
-                progress.finish(lines, tokens);
-            });
+            AtomicFiles.write(output, out -> Batches.run("score", reader, encoder, batchSize, out, (batch, outputs) -> {
+                float[] rewards = model.score(batch);
+                for (int i = 0; i < rewards.length; i++) outputs.get(i).put("reward", rewards[i]);
+            }));
         }
-    }
-
-    static JsonNode idOf(Jsonl.Line l) {
-        JsonNode id = l.value().get("id");
-        return id != null ? id : Jsonl.JSON.getNodeFactory().numberNode(l.number());
     }
 }

@@ -2,7 +2,6 @@ package brm.cli;
 
 import brm.io.AtomicFiles;
 import brm.io.Jsonl;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.apache.commons.cli.CommandLine;
 import org.apache.commons.cli.Options;
 
@@ -30,22 +29,13 @@ final class TokenizeCommand implements Command {
     public void run(CommandLine line) {
         ModelSession session = ModelSession.open(line);
         var encoder = session.encoder(true);
-        Progress progress = new Progress("tokenize");
         try (Jsonl.Reader reader = Jsonl.Reader.open(Args.path(line, "input"))) {
-            AtomicFiles.write(Args.path(line, "output"), out -> {
-                long lines = 0, tokens = 0;
-                for (Jsonl.Line l; (l = reader.next()) != null; ) {
-                    int[] ids = encoder.encode(l, reader.name());
-                    ObjectNode o = Jsonl.JSON.createObjectNode();
-                    o.set("id", ScoreCommand.idOf(l));
-                    var array = o.putArray("input_ids");
-                    for (int id : ids) array.add(id);
-                    Jsonl.writeLine(out, o);
-                    tokens += ids.length;
-                    progress.update(++lines, tokens);
+            AtomicFiles.write(Args.path(line, "output"), out -> Batches.run("tokenize", reader, encoder, 256, out, (batch, outputs) -> {
+                for (int i = 0; i < batch.size(); i++) {
+                    var array = outputs.get(i).putArray("input_ids");
+                    for (int id : batch.get(i)) array.add(id);
                 }
-                progress.finish(lines, tokens);
-            });
+            }));
         }
     }
 }

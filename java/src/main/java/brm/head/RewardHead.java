@@ -1,12 +1,9 @@
 package brm.head;
 
 import brm.BrmException;
-import brm.backbone.BertConfig;
 import brm.backbone.Checkpoint;
-import brm.backbone.GptNeoXConfig;
 import brm.backbone.Linear;
 import brm.backbone.Linears;
-import brm.backbone.LlamaConfig;
 import brm.backbone.ModelConfig;
 import brm.backbone.Workspace;
 import brm.backend.Backend;
@@ -55,12 +52,7 @@ public final class RewardHead {
         } else {
             throw new BrmException(ckpt.dir() + ": has no " + name + "; pass --init-head SEED to start from a fresh head");
         }
-        Pooling pooling = switch (config) {
-            case GptNeoXConfig c -> Pooling.LAST;
-            case LlamaConfig c -> Pooling.LAST;
-            case BertConfig c -> c.pooling();
-        };
-        return new RewardHead(backend, linears.of(config.score().path(), w), pooling);
+        return new RewardHead(backend, linears.of(config.score().path(), w), config.pooling());
     }
 
     /** score [hidden] ~ N(0, std²), drawn from seed. */

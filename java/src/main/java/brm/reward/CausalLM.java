@@ -1,12 +1,9 @@
 package brm.reward;
 
 import brm.backbone.Backbone;
-import brm.backbone.Checkpoint;
-import brm.backbone.Linears;
 import brm.backbone.ModelConfig;
 import brm.backbone.Workspace;
 import brm.backend.Backend;
-import brm.backend.CpuBackend;
 import brm.backend.Packing;
 import brm.backend.Pooling;
 import brm.backend.Tensor;
@@ -39,16 +36,8 @@ public final class CausalLM implements AutoCloseable {
 
     /** Loads a decoder directory; adapter (may be null) applies its LoRA updates to the backbone. */
     public static CausalLM open(Path dir, LoraAdapter adapter, int threads) {
-        ModelConfig config = ModelConfig.read(dir);
-        Backend backend = new CpuBackend(threads);
-        try (Checkpoint ckpt = Checkpoint.open(dir, config)) {
-            LmHead head = LmHead.load(config, ckpt, backend);
-            Backbone backbone = Backbone.load(config, ckpt, new Linears(config, ckpt, backend, adapter), backend);
-            return new CausalLM(dir, config, backend, backbone, head);
-        } catch (RuntimeException e) {
-            backend.close();
-            throw e;
-        }
+        return Loader.open(dir, adapter, threads, (config, ckpt, linears, backend, backbone) ->
+                new CausalLM(dir, config, backend, backbone, LmHead.load(config, ckpt, backend)));
     }
 
     public ModelConfig config() {

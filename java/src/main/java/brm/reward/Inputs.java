@@ -22,6 +22,28 @@ final class Inputs {
                         + " is outside the vocabulary (vocab_size " + config.vocabSize() + " of " + dir.resolve(ModelConfig.FILE) + ")");
     }
 
+    /** Receives one packed batch: the index of its first sequence and its sequences. */
+    @FunctionalInterface
+    interface BatchBody {
+        void accept(int first, List<int[]> batch);
+    }
+
+    /**
+     * Checks every sequence, then hands them on in order as consecutive batches of at most maxTokens
+     * tokens (a longer sequence goes alone).
+     */
+    static void batches(ModelConfig config, Path dir, List<int[]> sequences, int maxTokens, BatchBody body) {
+        for (int i = 0; i < sequences.size(); i++) check(config, dir, i, sequences.get(i));
+        int first = 0;
+        while (first < sequences.size()) {
+            int end = first, tokens = 0;
+            while (end < sequences.size() && (end == first || tokens + sequences.get(end).length <= maxTokens))
+                tokens += sequences.get(end++).length;
+            body.accept(first, sequences.subList(first, end));
+            first = end;
+        }
+    }
+
     /** The ids of all sequences concatenated in order: the rows of a packed batch. */
     static int[] concat(List<int[]> sequences) {
         int[] ids = new int[sequences.stream().mapToInt(s -> s.length).sum()];

@@ -2,12 +2,9 @@ package brm.reward;
 
 import brm.BrmException;
 import brm.backbone.Backbone;
-import brm.backbone.Checkpoint;
 import brm.backbone.LinearModule;
-import brm.backbone.Linears;
 import brm.backbone.ModelConfig;
 import brm.backend.Backend;
-import brm.backend.CpuBackend;
 import brm.backend.Packing;
 import brm.head.RewardHead;
 import brm.lora.LoraAdapter;
@@ -60,17 +57,8 @@ public final class RewardModel implements AutoCloseable {
 
     /** Loads dir's config.json and weights (converted to FP32); adapter may be null. */
     public static RewardModel open(Path dir, LoraAdapter adapter, Options options) {
-        ModelConfig config = ModelConfig.read(dir);
-        Backend backend = new CpuBackend(options.threads());
-        try (Checkpoint ckpt = Checkpoint.open(dir, config)) {
-            Linears linears = new Linears(config, ckpt, backend, adapter);
-            Backbone backbone = Backbone.load(config, ckpt, linears, backend);
-            RewardHead head = RewardHead.load(config, ckpt, linears, backend, adapter, options.initHeadSeed());
-            return new RewardModel(dir, config, backend, backbone, head, options.maxBatchTokens());
-        } catch (RuntimeException e) {
-            backend.close();
-            throw e;
-        }
+        return Loader.open(dir, adapter, options.threads(), (config, ckpt, linears, backend, backbone) -> new RewardModel(dir, config,
+                backend, backbone, RewardHead.load(config, ckpt, linears, backend, adapter, options.initHeadSeed()), options.maxBatchTokens()));
     }
 
     public ModelConfig config() {
@@ -84,19 +72,12 @@ public final class RewardModel implements AutoCloseable {
 
     /** rewards [n] for n sequences of token ids [T_i], in order. */
     public float[] score(List<int[]> sequences) {
-        for (int i = 0; i < sequences.size(); i++) Inputs.check(config, dir, i, sequences.get(i));
         float[] rewards = new float[sequences.size()];
-        int first = 0;
-        while (first < sequences.size()) {
-            int end = first, tokens = 0;
-            while (end < sequences.size() && (end == first || tokens + sequences.get(end).length <= maxBatchTokens))
-                tokens += sequences.get(end++).length;
-            List<int[]> batch = sequences.subList(first, end);
+        Inputs.batches(config, dir, sequences, maxBatchTokens, (first, batch) -> {
             Packing p = Packing.of(batch);
             float[] r = head.rewards(p, backbone.forward(p, Inputs.concat(batch)));
             System.arraycopy(r, 0, rewards, first, r.length);
-            first = end;
-        }
+        });
         return rewards;
     }
 

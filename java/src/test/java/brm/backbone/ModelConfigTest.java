@@ -76,7 +76,7 @@ class ModelConfigTest {
         var c = assertInstanceOf(BertConfig.class, read("""
                 {"model_type": "bert", "vocab_size": 30, "hidden_size": 32, "num_hidden_layers": 1,
                  "num_attention_heads": 2, "intermediate_size": 64}"""));
-        assertEquals(new BertConfig(30, 32, 1, 2, 64, 512, 2, 1e-12, 0.02, Pooling.MEAN,
+        assertEquals(new BertConfig(30, 32, 1, 2, 64, 512, 2, 1e-12, 0.02, Pooling.MEAN, false,
                 new TokenIds(OptionalInt.empty(), List.of(), OptionalInt.of(0))), c);
         assertEquals(Pooling.FIRST, ((BertConfig) read("{\"model_type\": \"bert\", \"pooling\": \"cls\"}")).pooling());
     }

@@ -6,6 +6,7 @@ import brm.imports.onnx.OnnxRuntimeReference;
 import brm.imports.onnx.OnnxRuntimeReference.Batch;
 import brm.lora.LoraAdapter;
 import brm.reward.RewardModel;
+import brm.reward.SentenceEncoder;
 import brm.tokenize.HfReference;
 import brm.tokenize.Tokenizer;
 import org.junit.jupiter.api.io.TempDir;
@@ -27,18 +28,21 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * brm's own BERT forward ({@link RewardModel} on the CPU backend) on three trained sentence encoders (the langchain4j
- * ONNX jars, imported with {@link OnnxImporter}) against onnxruntime running the original graph, on real sentences
- * tokenized by brm's {@link Tokenizer} (checked id for id against Hugging Face tokenizers through DJL).
- *
- * RewardModel shows only r = w · pool(h), so each sentence is scored under HEADS random heads w (an adapter's score
- * head, which wins over the directory's): together they check the pooled vector, mean for MiniLM and e5, the CLS row
- * for bge, against the same pooling of onnxruntime's last hidden state.
+ * brm's own BERT forward on three trained sentence encoders (the langchain4j ONNX jars, imported with
+ * {@link OnnxImporter}) against onnxruntime running the original graph, on a few dozen real sentences tokenized by
+ * brm's {@link Tokenizer} (checked id for id against Hugging Face tokenizers through DJL):
+ * {@link SentenceEncoder}'s embeddings (mean pooling for MiniLM and e5, the CLS row for bge, L2-normalised as each
+ * family does) against the same pooling of onnxruntime's last hidden state, and {@link RewardModel}'s reward
+ * r = w · pool(h) under a random head w.
  */
 class SentenceEncodersTest {
-    private static final int HEADS = 4;
-    /** |brm - onnxruntime| relative to the dot product's own scale, sum_i |w_i p_i|. */
+    /** Embeddings: |brm - onnxruntime| per component; rewards: relative to the dot product's scale, sum_i |w_i p_i|. */
     private static final double TOLERANCE = 1e-4;
+    /** (anchor, paraphrase, unrelated): a sentence embedding must put the paraphrase closer. */
+    private static final String[][] PARAPHRASES = {
+            {"The cat is sleeping on the warm windowsill.", "A cat naps on the sunny window ledge.", "Quarterly revenue rose by eight percent."},
+            {"How do I bake bread at home?", "What is a simple recipe for homemade bread?", "The train to Paris leaves at noon."},
+            {"She won the chess tournament last weekend.", "Last weekend she took first place in the chess competition.", "Photosynthesis converts light into chemical energy."}};
     /** Accents, curly quotes, a currency sign, CJK and an unknown symbol: the normalizer's and WordPiece's cases. */
     private static final String UNUSUAL = "Café au lait costs €3.50 — the naïve résumé said “don’t” (東京) ☃!";
 
@@ -50,7 +54,7 @@ class SentenceEncodersTest {
 
     @ParameterizedTest
     @EnumSource(LangchainModelsTest.Model.class)
-    void brmForwardMatchesOnnxRuntimeThroughRandomHeads(LangchainModelsTest.Model model) throws Exception {
+    void brmForwardMatchesOnnxRuntime(LangchainModelsTest.Model model) throws Exception {
         // the graph is inflated from the jar once: imported from a file, and run by onnxruntime from memory
         byte[] onnx;
         Path onnxFile = tmp.resolve(model.onnx), tokenizerFile = tmp.resolve(model.tokenizer), dir = tmp.resolve(model.name().toLowerCase());
@@ -61,7 +65,8 @@ class SentenceEncodersTest {
         }
         assertEquals(model.family, OnnxImporter.importModel(onnxFile, tokenizerFile, dir, false).family());
         List<String> sentences = new ArrayList<>(List.of(UNUSUAL));
-        RealTexts.alpacaEval(random, 3, 400).forEach(e -> sentences.add(e.instruction()));
+        RealTexts.alpacaEval(random, 20, 400).forEach(e -> sentences.add(e.instruction()));
+        for (String[] triple : PARAPHRASES) sentences.addAll(List.of(triple));
 
         Tokenizer tokenizer = Tokenizer.load(dir.resolve("tokenizer.json"));
         List<int[]> ids = new ArrayList<>();
@@ -83,28 +88,54 @@ class SentenceEncodersTest {
             }
         }
 
-        double maxRelative = 0, maxAbsolute = 0;
-        for (int h = 0; h < HEADS; h++) {
-            float[] w = new float[pooled[0].length];
-            for (int i = 0; i < w.length; i++) w[i] = (float) random.nextGaussian();
-            float[] rewards;
-            try (RewardModel rm = RewardModel.open(dir, new LoraAdapter(Map.of(), w), new RewardModel.Options(2, 4096, OptionalLong.empty()))) {
-                rewards = rm.score(ids);
-            }
-            assertEquals(sentences.size(), rewards.length);
-            for (int s = 0; s < rewards.length; s++) {
-                double expected = 0, scale = 0;
-                for (int i = 0; i < w.length; i++) {
-                    expected += w[i] * pooled[s][i];
-                    scale += Math.abs(w[i] * pooled[s][i]);
-                }
-                maxAbsolute = Math.max(maxAbsolute, Math.abs(rewards[s] - expected));
-                maxRelative = Math.max(maxRelative, Math.abs(rewards[s] - expected) / scale);
-            }
+        float[][] embeddings;
+        try (SentenceEncoder encoder = SentenceEncoder.open(dir, null, 2, 4096)) {
+            assertTrue(encoder.config().normalizeEmbeddings(), "the importer records the family's normalisation");
+            embeddings = encoder.embed(ids, true);
         }
-        System.out.printf("%s: brm reward vs onnxruntime w·%s-pool, %d sentences x %d heads: max abs %.2e, max rel %.2e%n",
-                model.onnx, model.family.pooling, sentences.size(), HEADS, maxAbsolute, maxRelative);
-        assertTrue(maxRelative < TOLERANCE, "relative error " + maxRelative + " (seed " + seed + ", " + sentences + ")");
+        double maxEmbedding = 0;
+        for (int s = 0; s < ids.size(); s++) {
+            double[] expected = normalized(pooled[s]);
+            for (int i = 0; i < expected.length; i++) maxEmbedding = Math.max(maxEmbedding, Math.abs(embeddings[s][i] - expected[i]));
+        }
+
+        float[] w = new float[pooled[0].length];
+        for (int i = 0; i < w.length; i++) w[i] = (float) random.nextGaussian();
+        float[] rewards;
+        try (RewardModel rm = RewardModel.open(dir, new LoraAdapter(Map.of(), w), new RewardModel.Options(2, 4096, OptionalLong.empty()))) {
+            rewards = rm.score(ids);
+        }
+        double maxRewardRelative = 0;
+        for (int s = 0; s < rewards.length; s++) {
+            double expected = 0, scale = 0;
+            for (int i = 0; i < w.length; i++) {
+                expected += w[i] * pooled[s][i];
+                scale += Math.abs(w[i] * pooled[s][i]);
+            }
+            maxRewardRelative = Math.max(maxRewardRelative, Math.abs(rewards[s] - expected) / scale);
+        }
+        System.out.printf("%s: %d sentences, brm vs onnxruntime: embeddings (%s pooling, normalised) max abs %.2e; rewards max rel %.2e%n",
+                model.onnx, sentences.size(), model.family.pooling, maxEmbedding, maxRewardRelative);
+        assertTrue(maxEmbedding < TOLERANCE, "embedding error " + maxEmbedding + " (seed " + seed + ", " + sentences + ")");
+        assertTrue(maxRewardRelative < TOLERANCE, "reward error " + maxRewardRelative + " (seed " + seed + ")");
+
+        int base = sentences.size() - 3 * PARAPHRASES.length;
+        for (int k = 0; k < PARAPHRASES.length; k++) {
+            float[] anchor = embeddings[base + 3 * k], paraphrase = embeddings[base + 3 * k + 1], unrelated = embeddings[base + 3 * k + 2];
+            assertTrue(dot(anchor, paraphrase) > dot(anchor, unrelated) + 0.05,
+                    model.onnx + ": \"" + PARAPHRASES[k][1] + "\" should be closer to \"" + PARAPHRASES[k][0] + "\" than \"" + PARAPHRASES[k][2] + "\"");
+        }
+    }
+
+    private static double[] normalized(double[] v) {
+        double norm = Math.sqrt(Arrays.stream(v).map(x -> x * x).sum());
+        return Arrays.stream(v).map(x -> x / norm).toArray();
+    }
+
+    private static double dot(float[] a, float[] b) {
+        double d = 0;
+        for (int i = 0; i < a.length; i++) d += a[i] * b[i];
+        return d;
     }
 
     /** pooled [hidden] of hidden [n][hidden]: the mean over the n tokens, or the first (CLS) row. */
