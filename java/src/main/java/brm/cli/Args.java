@@ -36,7 +36,7 @@ final class Args {
     /** --input, --output and the text rules. */
     static void addIo(Options o) {
         o.addOption(required("input", "IN.jsonl", "input JSONL: {\"id\"?, \"prompt\", \"response\"[, \"input\"]} or {\"id\"?, \"input_ids\": [...]}"));
-        o.addOption(required("output", "OUT.jsonl", "output JSONL, one line per input line, same order (written atomically)"));
+        o.addOption(required("output", "OUT.jsonl", "output JSONL, one line per input line, same order (written atomically; - for standard output)"));
         o.addOption(value("template", "none|alpaca|FILE", "how prompt and response become text (default none: prompt + response)"));
         o.addOption(flag("append-eos", "append the model's eos token to text lines"));
         o.addOption(value("max-length", "L", "longest sequence in tokens (default: the model's position limit)"));

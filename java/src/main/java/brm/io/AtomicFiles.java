@@ -10,7 +10,12 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
 
-/** Outputs appear whole or not at all: write a temporary sibling, then rename over the target. */
+/**
+ * Outputs appear whole or not at all: write a temporary sibling, then rename over the target (over
+ * the file a symbolic link points to, keeping the link). Streams are written directly, appended
+ * without truncation as a shell redirection does: "-" (standard output), device paths such as
+ * /dev/stdout and /dev/fd/N, and an existing target that is not a regular file (a named pipe).
+ */
 public final class AtomicFiles {
     private AtomicFiles() {}
 
@@ -20,7 +25,18 @@ public final class AtomicFiles {
     }
 
     public static void write(Path target, Body body) {
-        Path absolute = target.toAbsolutePath();
+        Path given = target.toAbsolutePath().normalize();
+        if (target.toString().equals("-") || given.startsWith("/dev") || given.startsWith("/proc")
+                || (Files.exists(target) && !Files.isRegularFile(target))) {
+            writeStream(target, body);
+            return;
+        }
+        Path absolute;
+        try {
+            absolute = Files.isSymbolicLink(target) && Files.exists(target) ? target.toRealPath() : given;
+        } catch (IOException e) {
+            throw new BrmException(target + ": cannot resolve: " + e.getMessage(), e);
+        }
         Path dir = absolute.getParent();
         Path tmp = null;
         try {
@@ -48,6 +64,16 @@ public final class AtomicFiles {
                     // the original failure is what the user needs to see
                 }
             }
+        }
+    }
+
+    private static void writeStream(Path target, Body body) {
+        boolean stdout = target.toString().equals("-");
+        try (OutputStream out = new java.io.BufferedOutputStream(stdout ? new java.io.FileOutputStream(java.io.FileDescriptor.out)
+                : Files.newOutputStream(target, java.nio.file.StandardOpenOption.WRITE, java.nio.file.StandardOpenOption.APPEND), 1 << 16)) {
+            body.write(out);
+        } catch (IOException e) {
+            throw new BrmException((stdout ? "standard output" : target.toString()) + ": cannot write: " + e.getMessage(), e);
         }
     }
 }
