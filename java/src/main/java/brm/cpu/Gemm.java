@@ -6,6 +6,7 @@ import static brm.cpu.GemmKernel.L;
 import static brm.cpu.GemmKernel.MR;
 import static brm.cpu.GemmKernel.NR;
 
+import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
@@ -38,7 +39,11 @@ public final class Gemm {
     /** Below this many multiply-adds sgemm skips packing. */
     static final long SMALL = 1 << 16;
 
-    /** A weight [out, in] packed for repeated products: ⌈out/NR⌉ panels of [in][NR], zero-padded. */
+    /**
+     * A weight [out, in] packed for repeated products: for each KC block of in, the B block
+     * [KC, out] as sgemm would pack it (⌈out/NR⌉ panels of [even(kc)][NR], zero-padded), one
+     * after the other, so that every B block the kernel sweeps is contiguous.
+     */
     public static final class PackedWeight {
         final int out, in;
         final float[] panels;
@@ -57,11 +62,11 @@ public final class Gemm {
     public static PackedWeight pack(float[] w, int out, int in) {
         if (out < 0 || in < 0 || (long) out * in != w.length)
             throw new IllegalArgumentException("W has " + w.length + " values, not " + out + "x" + in);
-        long size = (long) Math.ceilDiv(out, NR) * NR * in;
+        long size = (long) Math.ceilDiv(out, NR) * NR * even(in);
         if (size > Integer.MAX_VALUE - 16) throw new IllegalArgumentException("W " + out + "x" + in + " is too large to pack");
         float[] panels = new float[(int) size];
         // Wᵀ is B[in, out]; as stored, W is B transposed with leading dimension in
-        packB(w, 0, in, true, 0, in, 0, out, panels);
+        for (int pb = 0; pb < in; pb += KC) packB(w, 0, in, true, pb, Math.min(KC, in - pb), 0, out, panels, blockStart(pb, out));
         return new PackedWeight(panels, out, in);
     }
 
@@ -154,15 +159,13 @@ public final class Gemm {
                 for (int jb = j0; jb < j1; jb += NC) {
                     int nc = Math.min(NC, j1 - jb);
                     float[] panels;
-                    int panel0, panelStride;
+                    int panel0, panelStride = even(kc) * NR;
                     if (p.panels != null) {
                         panels = p.panels;
-                        panelStride = p.k * NR;
-                        panel0 = jb / NR * panelStride + pb * NR;
+                        panel0 = blockStart(pb, p.n) + jb / NR * panelStride;
                     } else {
-                        packB(p.b, p.bOff, p.ldb, p.transB, pb, kc, jb, nc, s.b);
+                        packB(p.b, p.bOff, p.ldb, p.transB, pb, kc, jb, nc, s.b, 0);
                         panels = s.b;
-                        panelStride = kc * NR;
                         panel0 = 0;
                     }
                     for (int ir = 0; ir < mc; ir += MR)
@@ -179,17 +182,18 @@ public final class Gemm {
 
     /**
      * dst[r, q] (row stride KC) = alpha · op(A)[i0 + r, p0 + q] for r < mc, q < kc; rows up to
-     * the next multiple of MR are zero so edge tiles compute on zeros.
+     * the next multiple of MR, and column kc when kc is odd, are zero (edge tiles compute on
+     * zeros, the kernel's step pairs on a zero step).
      */
     private static void packA(Product p, int i0, int mc, int p0, int kc, float[] dst) {
         float[] a = p.a;
         if (!p.transA) {
+            int full = kc - kc % L;
+            VectorMask<Float> tail = F.indexInRange(full, kc);
             for (int r = 0; r < mc; r++) {
                 int src = p.aOff + (i0 + r) * p.lda + p0, d = r * KC;
-                for (int q = 0; q < kc; q += L) {
-                    VectorMask<Float> in = F.indexInRange(q, kc);
-                    FloatVector.fromArray(F, a, src + q, in).mul(p.alpha).intoArray(dst, d + q, in);
-                }
+                for (int q = 0; q < full; q += L) FloatVector.fromArray(F, a, src + q).mul(p.alpha).intoArray(dst, d + q);
+                if (full < kc) FloatVector.fromArray(F, a, src + full, tail).mul(p.alpha).intoArray(dst, d + full, tail);
             }
         } else {
             // op(A)[i, p] = a[p, i]: each micro-panel takes MR-long runs of one row of a per step
@@ -202,23 +206,25 @@ public final class Gemm {
             }
         }
         int padded = Math.ceilDiv(mc, MR) * MR;
-        for (int r = mc; r < padded; r++) java.util.Arrays.fill(dst, r * KC, r * KC + kc, 0f);
+        for (int r = 0; r < padded; r++)
+            if (r >= mc) Arrays.fill(dst, r * KC, r * KC + even(kc), 0f);
+            else if (kc % 2 != 0) dst[r * KC + kc] = 0f;
     }
 
     /**
-     * dst = ⌈nc/NR⌉ panels of [kc][NR]: panel t holds op(B)[p0 + q, j0 + t·NR + u] at (t·kc + q)·NR + u,
-     * zero past column nc. op(B)[p, j] = b[p, j], or b[j, p] when transB (leading dimension ldb).
+     * dst at dOff = ⌈nc/NR⌉ panels of [even(kc)][NR]: panel t holds op(B)[p0 + q, j0 + t·NR + u]
+     * at (t·even(kc) + q)·NR + u, zero past column nc and in step kc when kc is odd.
+     * op(B)[p, j] = b[p, j], or b[j, p] when transB (leading dimension ldb).
      */
-    private static void packB(float[] b, int bOff, int ldb, boolean transB, int p0, int kc, int j0, int nc, float[] dst) {
+    private static void packB(float[] b, int bOff, int ldb, boolean transB, int p0, int kc, int j0, int nc, float[] dst, int dOff) {
         for (int jr = 0; jr < nc; jr += NR) {
-            int cols = Math.min(NR, nc - jr), panel = jr / NR * kc * NR;
+            int cols = Math.min(NR, nc - jr), panel = dOff + jr / NR * even(kc) * NR;
             if (!transB) {
+                VectorMask<Float> lo = F.indexInRange(0, cols), hi = F.indexInRange(L, cols);
                 for (int q = 0; q < kc; q++) {
                     int src = bOff + (p0 + q) * ldb + j0 + jr, d = panel + q * NR;
-                    for (int u = 0; u < NR; u += L) {
-                        VectorMask<Float> in = F.indexInRange(u, cols);
-                        FloatVector.fromArray(F, b, src + u, in).intoArray(dst, d + u);
-                    }
+                    FloatVector.fromArray(F, b, src, lo).intoArray(dst, d);
+                    FloatVector.fromArray(F, b, src + L, hi).intoArray(dst, d + L);
                 }
             } else {
                 for (int u = 0; u < NR; u++) {
@@ -227,7 +233,18 @@ public final class Gemm {
                     else for (int q = 0; q < kc; q++) dst[d + q * NR] = 0f;
                 }
             }
+            if (kc % 2 != 0) Arrays.fill(dst, panel + kc * NR, panel + (kc + 1) * NR, 0f);
         }
+    }
+
+    /** Where the B block of the k block starting at pb begins in a PackedWeight with n outputs. */
+    private static int blockStart(int pb, int n) {
+        return pb * Math.ceilDiv(n, NR) * NR;
+    }
+
+    /** k rounded up to even: the kernel consumes depth in pairs of steps. */
+    private static int even(int k) {
+        return k + (k & 1);
     }
 
     /**
@@ -235,16 +252,20 @@ public final class Gemm {
      * never reads C.
      */
     private static void addTile(float[] tile, int mr, int nr, float[] c, int ci, int ldc, float beta, float[] bias, int col) {
+        VectorMask<Float> lo = F.indexInRange(0, nr), hi = F.indexInRange(L, nr);
         for (int r = 0; r < mr; r++) {
             int cr = ci + r * ldc;
-            for (int q = 0; q < nr; q += L) {
-                VectorMask<Float> in = F.indexInRange(q, nr);
-                FloatVector v = FloatVector.fromArray(F, tile, r * NR + q);
-                if (beta != 0f) v = v.add(FloatVector.fromArray(F, c, cr + q, in).mul(beta));
-                if (bias != null) v = v.add(FloatVector.fromArray(F, bias, col + q, in));
-                v.intoArray(c, cr + q, in);
-            }
+            addVector(tile, r * NR, c, cr, beta, bias, col, lo);
+            addVector(tile, r * NR + L, c, cr + L, beta, bias, col + L, hi);
         }
+    }
+
+    /** The lanes m of C[ci:ci + L] = tile[t:t + L] + beta·C (+ bias[col:col + L]). */
+    private static void addVector(float[] tile, int t, float[] c, int ci, float beta, float[] bias, int col, VectorMask<Float> m) {
+        FloatVector v = FloatVector.fromArray(F, tile, t);
+        if (beta != 0f) v = v.add(FloatVector.fromArray(F, c, ci, m).mul(beta));
+        if (bias != null) v = v.add(FloatVector.fromArray(F, bias, col, m));
+        v.intoArray(c, ci, m);
     }
 
     /** C = beta·C (+ bias): the whole product when k = 0 or alpha = 0, which never reads A or B. */
