@@ -39,8 +39,6 @@ def parse_args():
     p.add_argument("--shapes", default="16x256,64x64", help="comma-separated BxT (sequences x tokens)")
     p.add_argument("--warmup", type=int, default=1, help="untimed forwards per shape")
     p.add_argument("--reps", type=int, default=7, help="timed forwards per shape")
-    p.add_argument("--allocator", default=None,
-                   help="label for the JSON lines (default: glibc, or glibc-tuned when GLIBC_TUNABLES is set)")
     return p.parse_args()
 
 
@@ -270,14 +268,12 @@ def main():
         print(blas_in_use())
         return
     torch.set_num_threads(ARGS.threads)
-    torch.manual_seed(SEED)
     config = pythia70m_config()
     model, weights = build(config)
     print(check_against_reference(model, config, weights), file=sys.stderr)
     blas = blas_in_use()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, BLAS: {blas}", file=sys.stderr)
-    tunables = os.environ.get("GLIBC_TUNABLES", "")
-    allocator = ARGS.allocator or ("glibc-tuned" if tunables else "glibc")
+    allocator = "glibc-tuned" if os.environ.get("GLIBC_TUNABLES") else "glibc"
     env = {k: os.environ.get(k) for k in ("GLIBC_TUNABLES", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
     for shape in ARGS.shapes.split(","):
         b, t = map(int, shape.split("x"))
@@ -293,8 +289,8 @@ def main():
             "tokens_per_s_median": round(median, 1), "tokens_per_s_min": round(tokens_per_s[0], 1),
             "tokens_per_s_max": round(tokens_per_s[-1], 1), "reps": ARGS.reps,
             "mflop_per_token_executed": round(executed / 1e6, 3), "mflop_per_token_causal": round(causal / 1e6, 3),
-            "gflop_per_s_executed_median": round(median * executed / 1e9, 2), "cpu_per_wall_median": round(cpu_per_wall, 2),
-            "gemm_h_to_4h_gflop_per_s": round(gemm, 2),
+            "gflop_per_s_executed_median": round(median * executed / 1e9, 2),
+            "cpu_per_wall_median": round(cpu_per_wall, 2), "gemm_h_to_4h_gflop_per_s": round(gemm, 2),
             "torch": torch.__version__, "blas": blas, "env": env, "loadavg_1m_before": round(loadavg, 2)}),
             flush=True)
 

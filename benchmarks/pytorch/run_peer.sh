@@ -22,7 +22,7 @@ BLAS="$("$PYTHON" "$HERE/forward_peer.py" --show-blas)"
 echo "BLAS: $BLAS" >&2
 echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE-<unset>} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE-<unset>}" >&2
 if [[ "$BLAS" == netlib* && -z "${PEER_ALLOW_REFERENCE_BLAS:-}" ]]; then
-  echo "run_peer.sh: torch links the netlib reference BLAS (about 1.5 GFLOP/s, minutes per 4096-token forward);" \
+  echo "run_peer.sh: torch links the netlib reference BLAS (about 1.6 GFLOP/s, minutes per 4096-token forward);" \
        "set PEER_BLAS_DIR to an OpenBLAS libblas.so.3 folder (benchmarks/README.md) or PEER_ALLOW_REFERENCE_BLAS=1" >&2
   exit 1
 fi
