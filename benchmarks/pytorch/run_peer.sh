@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs the PyTorch forward peer (forward_peer.py) in one process per thread count (1, 2), twice:
+#   glibc        the environment as it is (what users run; OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE left alone)
+#   glibc-tuned  GLIBC_TUNABLES keeps freed buffers in the heap (no mmap per large tensor, no trimming)
+# and writes every JSON line to the results file.
+#
+# usage: benchmarks/pytorch/run_peer.sh [results.jsonl]      (default benchmarks/results/pytorch.jsonl)
+# env:   PEER_BLAS_DIR  folder holding an optimized libblas.so.3, put first on LD_LIBRARY_PATH (see README)
+#        PEER_SHAPES    BxT list (default 16x256,64x64);  PEER_REPS  timed forwards per shape (default 7)
+#        PEER_ALLOW_REFERENCE_BLAS=1  run even on the netlib reference BLAS (about 40 tokens/s: hours)
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+RESULTS="${1:-$ROOT/benchmarks/results/pytorch.jsonl}"
+PYTHON=/usr/bin/python3  # Debian's python3-torch; the pyenv python3 on PATH has no torch
+TUNED=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184
+
+if [[ -n "${PEER_BLAS_DIR:-}" ]]; then
+  export LD_LIBRARY_PATH="$PEER_BLAS_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+BLAS="$("$PYTHON" "$HERE/forward_peer.py" --show-blas)"
+echo "BLAS: $BLAS" >&2
+echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE-<unset>} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE-<unset>}" >&2
+if [[ "$BLAS" == netlib* && -z "${PEER_ALLOW_REFERENCE_BLAS:-}" ]]; then
+  echo "run_peer.sh: torch links the netlib reference BLAS (about 1.6 GFLOP/s, minutes per 4096-token forward);" \
+       "set PEER_BLAS_DIR to an OpenBLAS libblas.so.3 folder (benchmarks/README.md) or PEER_ALLOW_REFERENCE_BLAS=1" >&2
+  exit 1
+fi
+
+mkdir -p "$(dirname "$RESULTS")"
+: > "$RESULTS"
+peer() {  # peer THREADS [env assignments...]
+  local threads="$1"
+  shift
+  env "$@" "$PYTHON" "$HERE/forward_peer.py" --threads "$threads" \
+    --shapes "${PEER_SHAPES:-16x256,64x64}" --reps "${PEER_REPS:-7}" | tee -a "$RESULTS"
+}
+for threads in 1 2; do
+  peer "$threads"
+  peer "$threads" GLIBC_TUNABLES="$TUNED"
+done
+echo "wrote $(wc -l < "$RESULTS") lines to $RESULTS" >&2
