@@ -11,19 +11,20 @@ import java.util.Arrays;
  * element-wise ops to the Vector API kernels of {@link CpuKernels}, and all threads come from one
  * {@link Parallel}: element-wise ops split the rows, attention splits (sequence, head) pairs.
  *
- * Linear, the only caller of Gemm's products: y = x·Wᵀ + b (Gemm.linear), and for LoRA
- * t = x·Aᵀ [rows, r] (Gemm.linear) then y += scale·t·Bᵀ (Gemm.sgemm with beta 1), the rows split
- * across the threads, each chunk a single-threaded product.
+ * Linear: y = x·Wᵀ + b (Gemm.linear), and for LoRA t = x·Aᵀ [rows, r] (Gemm.linear) then
+ * y += scale·t·Bᵀ (Gemm.sgemm with beta 1), the rows split across the threads, each chunk a
+ * single-threaded product.
  *
- * Attention, per sequence s (rows [start, start+T)) and query head h, with D the head dimension:
- *   Kᵀ [D, T] = the key head of h's group, transposed so that a query's scores are computed a vector
- *   of keys at a time (no horizontal sums); for query t and keys j &lt; n (n = t+1 when causal, so
- *   the mask is the loop bound, else T):
- *     s_j = Σ_d (scale·q_t[d]) · Kᵀ[d, j];  p_j = e^(s_j - max s) / Σ e^(s - max s);  o_t = Σ_j p_j v_j
- * Scratch (Kᵀ and the scores) is one float[] per worker thread, grown on demand.
+ * Attention, per sequence s (rows [start, start+T)) and query head h (reading the key/value head of
+ * h's group), a tile of queries at a time: S = scale·Q·Kᵀ and O = softmax(S)·V as single-threaded
+ * GEMMs straight from the strided head views (no copies); when causal, a tile computes only the keys
+ * up to its last query and each row's softmax runs over its own keys t' ≤ t, the rest set to 0.
+ * The score tile is one float[] per worker thread, grown on demand.
  */
 public final class CpuBackend implements Backend {
     private final Parallel par;
+    /** Queries per attention tile: large enough for efficient GEMMs, small enough to waste little of the causal triangle. */
+    private static final int QUERY_TILE = 64;
     private final ThreadLocal<float[]> attentionScratch = ThreadLocal.withInitial(() -> new float[0]);
     private float[] loraScratch = new float[0];
 
@@ -245,28 +246,35 @@ public final class CpuBackend implements Backend {
         });
     }
 
-    /** One (sequence, query head) of {@link #attention}: rows [start, start+len). */
+    /**
+     * One (sequence, query head) of {@link #attention}: rows [start, start+len), a tile of QUERY_TILE
+     * queries at a time, so both products are GEMMs:
+     *   S [m, keys] = scale · Q[t0:t0+m] · K[0:keys]ᵀ     keys = t0 + m when causal (the tile's horizon), else len
+     *   P = softmax over each row's own keys (query t sees keys ≤ t when causal; the rest of the row is 0)
+     *   O[t0:t0+m] = P · V[0:keys]
+     * A sequence's result depends on its own rows only, so it does not change with the batch around it.
+     */
     private void attendHead(int start, int len, int h, int kvHead, Heads q, Heads k, Heads v, boolean causal, float scale, CpuTensor out) {
-        int dim = q.dim();
-        float[] scratch = attentionScratch.get();
-        if (scratch.length < (dim + 1) * len + dim) {
-            scratch = new float[(dim + 1) * len + dim];
-            attentionScratch.set(scratch);
+        int dim = q.dim(), tile = Math.min(QUERY_TILE, len);
+        float[] scores = attentionScratch.get();
+        if (scores.length < tile * len) {
+            scores = new float[tile * len];
+            attentionScratch.set(scores);
         }
         float[] qd = cpu(q.tensor()).data, kd = cpu(k.tensor()).data, vd = cpu(v.tensor()).data;
         int qCols = q.tensor().cols(), kCols = k.tensor().cols(), vCols = v.tensor().cols();
-        int kOff = k.offset() + kvHead * k.stride(), vOff = v.offset() + kvHead * v.stride();
-        int scores = dim * len, query = scores + len;
-        for (int j = 0; j < len; j++)
-            for (int d = 0; d < dim; d++) scratch[d * len + j] = kd[(start + j) * kCols + kOff + d];
-        for (int t = 0; t < len; t++) {
-            int n = causal ? t + 1 : len;
-            int qo = (start + t) * qCols + q.offset() + h * q.stride();
-            for (int d = 0; d < dim; d++) scratch[query + d] = scale * qd[qo + d];
-            CpuKernels.queryKeys(scratch, query, scratch, len, dim, n, scratch, scores);
-            float max = CpuKernels.max(scratch, scores, n);
-            float inv = 1f / CpuKernels.softmaxExp(scratch, scores, n, max);
-            CpuKernels.weightedRows(scratch, scores, n, vd, start * vCols + vOff, vCols, dim, inv, out.data, (start + t) * out.cols + h * dim);
+        int qBase = start * qCols + q.offset() + h * q.stride();
+        int kBase = start * kCols + k.offset() + kvHead * k.stride(), vBase = start * vCols + v.offset() + kvHead * v.stride();
+        for (int t0 = 0; t0 < len; t0 += tile) {
+            int m = Math.min(tile, len - t0), keys = causal ? t0 + m : len;
+            Gemm.sgemm(false, true, m, keys, dim, scale, qd, qBase + t0 * qCols, qCols, kd, kBase, kCols, 0f, scores, 0, keys);
+            for (int i = 0; i < m; i++) {
+                int row = i * keys, n = causal ? t0 + i + 1 : len;
+                float inv = 1f / CpuKernels.softmaxExp(scores, row, n, CpuKernels.max(scores, row, n));
+                CpuKernels.scale(scores, row, n, inv);
+                Arrays.fill(scores, row + n, row + keys, 0f);
+            }
+            Gemm.sgemm(false, false, m, dim, keys, 1f, scores, 0, keys, vd, vBase, vCols, 0f, out.data, (start + t0) * out.cols + h * dim, out.cols);
         }
     }
 

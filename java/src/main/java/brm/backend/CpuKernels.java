@@ -1,5 +1,6 @@
 package brm.backend;
 
+import brm.cpu.Lanes;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
@@ -23,7 +24,7 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * Bit-reproducibility: the Vector API may evaluate a lane reduction in any order and its EXP with
  * any ≤1-ulp routine, and the interpreter, C1 and C2 do differ, so results would change as the JIT
- * warms up. Sums of lanes are therefore added in lane order ({@link #sumLanes}) and e^x is computed
+ * warms up. Sums of lanes are therefore added in lane order ({@link Lanes#sum}) and e^x is computed
  * here from exactly rounded ops ({@link #exp}): the same inputs give the same bits in every tier.
  */
 final class CpuKernels {
@@ -62,13 +63,6 @@ final class CpuKernels {
                 .blend(Float.POSITIVE_INFINITY, x.compare(VectorOperators.GT, 88.3f));
     }
 
-    /** The lanes of v added in lane order. */
-    static float sumLanes(FloatVector v) {
-        float s = 0;
-        for (int i = 0; i < S.length(); i++) s += v.lane(i);
-        return s;
-    }
-
     private static VectorMask<Float> tail(int i, int n) {
         return S.indexInRange(i, n);
     }
@@ -77,7 +71,7 @@ final class CpuKernels {
     static float sum(float[] x, int o, int n) {
         FloatVector acc = FloatVector.zero(S);
         for (int i = 0; i < n; i += S.length()) acc = acc.add(FloatVector.fromArray(S, x, o + i, tail(i, n)));
-        return sumLanes(acc);
+        return Lanes.sum(acc);
     }
 
     /** Σ a[ao+i]·b[bo+i], i &lt; n. */
@@ -87,7 +81,7 @@ final class CpuKernels {
             var m = tail(i, n);
             acc = FloatVector.fromArray(S, a, ao + i, m).fma(FloatVector.fromArray(S, b, bo + i, m), acc);
         }
-        return sumLanes(acc);
+        return Lanes.sum(acc);
     }
 
     /** x[o..o+n) *= alpha. */
@@ -115,7 +109,7 @@ final class CpuKernels {
             v.intoArray(x, xo + i, m);
             acc = acc.add(v);
         }
-        return sumLanes(acc);
+        return Lanes.sum(acc);
     }
 
     /** x += d, returning Σ x² (after the add). */
@@ -127,7 +121,7 @@ final class CpuKernels {
             v.intoArray(x, xo + i, m);
             acc = v.fma(v, acc);
         }
-        return sumLanes(acc);
+        return Lanes.sum(acc);
     }
 
     /** out[oo..oo+n) = layerNorm(x[xo..xo+n)) with weight w[n], bias b[n]; out may be x. */
@@ -147,7 +141,7 @@ final class CpuKernels {
             var d = FloatVector.fromArray(S, x, xo + i, m).sub(mean, m);
             acc = d.fma(d, acc);
         }
-        float inv = (float) (1 / Math.sqrt(sumLanes(acc) / n + eps));
+        float inv = (float) (1 / Math.sqrt(Lanes.sum(acc) / n + eps));
         for (int i = 0; i < n; i += S.length()) {
             var m = tail(i, n);
             FloatVector.fromArray(S, x, xo + i, m).sub(mean).mul(inv)
@@ -213,26 +207,6 @@ final class CpuKernels {
         }
     }
 
-    /** out[oo+j] = Σ_d q[qo+d] · kT[d·ld + j] for j &lt; n, d &lt; dim: one query against keys stored transposed [dim, ld]. */
-    static void queryKeys(float[] q, int qo, float[] kT, int ld, int dim, int n, float[] out, int oo) {
-        for (int j = 0; j < n; j += S.length()) {
-            var m = tail(j, n);
-            FloatVector acc = FloatVector.zero(S);
-            for (int d = 0; d < dim; d++) acc = FloatVector.fromArray(S, kT, d * ld + j, m).fma(FloatVector.broadcast(S, q[qo + d]), acc);
-            acc.intoArray(out, oo + j, m);
-        }
-    }
-
-    /** out[oo+d] = alpha · Σ_j p[po+j] · v[vo + j·ld + d] for j &lt; n, d &lt; dim: probabilities times value rows. */
-    static void weightedRows(float[] p, int po, int n, float[] v, int vo, int ld, int dim, float alpha, float[] out, int oo) {
-        for (int d = 0; d < dim; d += S.length()) {
-            var m = tail(d, dim);
-            FloatVector acc = FloatVector.zero(S);
-            for (int j = 0; j < n; j++) acc = FloatVector.fromArray(S, v, vo + j * ld + d, m).fma(FloatVector.broadcast(S, p[po + j]), acc);
-            acc.mul(alpha).intoArray(out, oo + d, m);
-        }
-    }
-
     /** s[o..o+n) ← e^(s - max); returns the sum. */
     static float softmaxExp(float[] s, int o, int n, float max) {
         FloatVector acc = FloatVector.zero(S);
@@ -242,7 +216,7 @@ final class CpuKernels {
             e.intoArray(s, o + i, m);
             acc = acc.add(e, m);
         }
-        return sumLanes(acc);
+        return Lanes.sum(acc);
     }
 
     /** max of s[o..o+n), n ≥ 1. */

@@ -9,7 +9,6 @@ import static brm.cpu.GemmKernel.NR;
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorOperators;
 
 /**
  * FP32 matrix products for the CPU backend.
@@ -306,7 +305,7 @@ public final class Gemm {
                         VectorMask<Float> in = F.indexInRange(q, p.k);
                         acc = FloatVector.fromArray(F, row, q, in).fma(FloatVector.fromArray(F, b, bj + q, in), acc);
                     }
-                    float v = acc.reduceLanes(VectorOperators.ADD);
+                    float v = Lanes.sum(acc);
                     c[ci + j] = p.beta == 0f ? v : v + p.beta * c[ci + j];
                 }
             }
