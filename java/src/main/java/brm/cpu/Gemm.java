@@ -169,7 +169,7 @@ public final class Gemm {
                     }
                     for (int ir = 0; ir < mc; ir += MR)
                         for (int jr = 0; jr < nc; jr += NR) {
-                            GemmKernel.tile(kc, s.a, ir * KC, panels, panel0 + jr / NR * panelStride, s.tile);
+                            GemmKernel.tile(even(kc), s.a, ir * KC, panels, panel0 + jr / NR * panelStride, s.tile);
                             int row = ib + ir, col = jb + jr;
                             addTile(s.tile, Math.min(MR, mc - ir), Math.min(NR, nc - jr),
                                     p.c, p.cOff + row * p.ldc + col, p.ldc, first ? p.beta : 1f, first ? p.bias : null, col);

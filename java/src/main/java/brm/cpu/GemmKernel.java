@@ -11,12 +11,17 @@ import jdk.incubator.vector.VectorSpecies;
  * a is an A micro-panel, MR rows at stride KC ([MR][KC], so a[r, p] sits at a constant
  * displacement r·KC from p); b is a B micro-panel, k-major [kc][NR]. Each step loads the NR = 2
  * vectors b[p, :], broadcasts the MR values a[:, p] and issues MR·2 FMAs into 24 accumulators.
- * The loop takes two steps per trip (C2 does not unroll a body this large, and the loop's
- * integer work otherwise crowds the 4-wide front end), so it reads step kc when kc is odd:
- * the packers make that step zero in both panels.
- * The accumulators are named locals, not an array, so C2 keeps all of them in zmm registers:
- * 24 + 2 (b) + broadcast temporaries fit the 32 AVX-512 registers without spilling; 14 rows
- * spill one accumulator per step (checked by disassembling the C2 code).
+ *
+ * Register use decides the speed, so the shape of this code is deliberate (each choice was
+ * checked on the C2 disassembly and timed alone, B streaming from L2):
+ *  - the accumulators are named locals, not an array: 24 of them + 2 b vectors + broadcast
+ *    temporaries fit the 32 zmm registers (14 rows would spill one accumulator per step);
+ *  - the loop takes two steps per trip (C2 does not unroll a body this large, and the loop's
+ *    integer work otherwise crowds the 4-wide front end), so kc must be even: the packers pad
+ *    an odd depth with a zero step;
+ *  - the loop test is p + 1 < kc: C2 then keeps four range checks in the loop instead of
+ *    predicating them, and allocates every accumulator to a register; with p < kc it spills
+ *    two accumulators to the stack each trip (about 100 instead of 120 GFLOP/s).
  */
 final class GemmKernel {
     private GemmKernel() {}
@@ -29,10 +34,7 @@ final class GemmKernel {
     /** Depth of one k block: the stride between the rows of a packed A micro-panel. */
     static final int KC = 256;
 
-    /**
-     * tile[MR, NR] (row-major) = a[MR, kc] (at aOff, row stride KC) · b[kc, NR] (at bOff, row
-     * stride NR); an odd kc also reads a[:, kc] and b[kc, :], which must be zero.
-     */
+    /** tile[MR, NR] (row-major) = a[MR, kc] (at aOff, row stride KC) · b[kc, NR] (at bOff, row stride NR); kc even. */
     static void tile(int kc, float[] a, int aOff, float[] b, int bOff, float[] tile) {
         FloatVector c00a = FloatVector.zero(F), c00b = FloatVector.zero(F);
         FloatVector c01a = FloatVector.zero(F), c01b = FloatVector.zero(F);
@@ -46,59 +48,63 @@ final class GemmKernel {
         FloatVector c09a = FloatVector.zero(F), c09b = FloatVector.zero(F);
         FloatVector c10a = FloatVector.zero(F), c10b = FloatVector.zero(F);
         FloatVector c11a = FloatVector.zero(F), c11b = FloatVector.zero(F);
-        for (int p = 0; p < kc; p += 2) {
-            int ai = aOff + p, bi = bOff + p * NR;
-            FloatVector b0 = FloatVector.fromArray(F, b, bi), b1 = FloatVector.fromArray(F, b, bi + L);
-            FloatVector ar = FloatVector.broadcast(F, a[ai]);
-            c00a = ar.fma(b0, c00a); c00b = ar.fma(b1, c00b);
-            ar = FloatVector.broadcast(F, a[ai + KC]);
-            c01a = ar.fma(b0, c01a); c01b = ar.fma(b1, c01b);
-            ar = FloatVector.broadcast(F, a[ai + 2 * KC]);
-            c02a = ar.fma(b0, c02a); c02b = ar.fma(b1, c02b);
-            ar = FloatVector.broadcast(F, a[ai + 3 * KC]);
-            c03a = ar.fma(b0, c03a); c03b = ar.fma(b1, c03b);
-            ar = FloatVector.broadcast(F, a[ai + 4 * KC]);
-            c04a = ar.fma(b0, c04a); c04b = ar.fma(b1, c04b);
-            ar = FloatVector.broadcast(F, a[ai + 5 * KC]);
-            c05a = ar.fma(b0, c05a); c05b = ar.fma(b1, c05b);
-            ar = FloatVector.broadcast(F, a[ai + 6 * KC]);
-            c06a = ar.fma(b0, c06a); c06b = ar.fma(b1, c06b);
-            ar = FloatVector.broadcast(F, a[ai + 7 * KC]);
-            c07a = ar.fma(b0, c07a); c07b = ar.fma(b1, c07b);
-            ar = FloatVector.broadcast(F, a[ai + 8 * KC]);
-            c08a = ar.fma(b0, c08a); c08b = ar.fma(b1, c08b);
-            ar = FloatVector.broadcast(F, a[ai + 9 * KC]);
-            c09a = ar.fma(b0, c09a); c09b = ar.fma(b1, c09b);
-            ar = FloatVector.broadcast(F, a[ai + 10 * KC]);
-            c10a = ar.fma(b0, c10a); c10b = ar.fma(b1, c10b);
-            ar = FloatVector.broadcast(F, a[ai + 11 * KC]);
-            c11a = ar.fma(b0, c11a); c11b = ar.fma(b1, c11b);
-            b0 = FloatVector.fromArray(F, b, bi + NR);
-            b1 = FloatVector.fromArray(F, b, bi + NR + L);
-            ar = FloatVector.broadcast(F, a[ai + 1]);
-            c00a = ar.fma(b0, c00a); c00b = ar.fma(b1, c00b);
-            ar = FloatVector.broadcast(F, a[ai + 1 + KC]);
-            c01a = ar.fma(b0, c01a); c01b = ar.fma(b1, c01b);
-            ar = FloatVector.broadcast(F, a[ai + 1 + 2 * KC]);
-            c02a = ar.fma(b0, c02a); c02b = ar.fma(b1, c02b);
-            ar = FloatVector.broadcast(F, a[ai + 1 + 3 * KC]);
-            c03a = ar.fma(b0, c03a); c03b = ar.fma(b1, c03b);
-            ar = FloatVector.broadcast(F, a[ai + 1 + 4 * KC]);
-            c04a = ar.fma(b0, c04a); c04b = ar.fma(b1, c04b);
-            ar = FloatVector.broadcast(F, a[ai + 1 + 5 * KC]);
-            c05a = ar.fma(b0, c05a); c05b = ar.fma(b1, c05b);
-            ar = FloatVector.broadcast(F, a[ai + 1 + 6 * KC]);
-            c06a = ar.fma(b0, c06a); c06b = ar.fma(b1, c06b);
-            ar = FloatVector.broadcast(F, a[ai + 1 + 7 * KC]);
-            c07a = ar.fma(b0, c07a); c07b = ar.fma(b1, c07b);
-            ar = FloatVector.broadcast(F, a[ai + 1 + 8 * KC]);
-            c08a = ar.fma(b0, c08a); c08b = ar.fma(b1, c08b);
-            ar = FloatVector.broadcast(F, a[ai + 1 + 9 * KC]);
-            c09a = ar.fma(b0, c09a); c09b = ar.fma(b1, c09b);
-            ar = FloatVector.broadcast(F, a[ai + 1 + 10 * KC]);
-            c10a = ar.fma(b0, c10a); c10b = ar.fma(b1, c10b);
-            ar = FloatVector.broadcast(F, a[ai + 1 + 11 * KC]);
-            c11a = ar.fma(b0, c11a); c11b = ar.fma(b1, c11b);
+        for (int p = 0; p + 1 < kc; p += 2) {
+            {
+                int ai = aOff + p, bi = bOff + p * NR;
+                FloatVector b0 = FloatVector.fromArray(F, b, bi), b1 = FloatVector.fromArray(F, b, bi + L);
+                FloatVector a00 = FloatVector.broadcast(F, a[ai]);
+                c00a = a00.fma(b0, c00a); c00b = a00.fma(b1, c00b);
+                FloatVector a01 = FloatVector.broadcast(F, a[ai + KC]);
+                c01a = a01.fma(b0, c01a); c01b = a01.fma(b1, c01b);
+                FloatVector a02 = FloatVector.broadcast(F, a[ai + 2 * KC]);
+                c02a = a02.fma(b0, c02a); c02b = a02.fma(b1, c02b);
+                FloatVector a03 = FloatVector.broadcast(F, a[ai + 3 * KC]);
+                c03a = a03.fma(b0, c03a); c03b = a03.fma(b1, c03b);
+                FloatVector a04 = FloatVector.broadcast(F, a[ai + 4 * KC]);
+                c04a = a04.fma(b0, c04a); c04b = a04.fma(b1, c04b);
+                FloatVector a05 = FloatVector.broadcast(F, a[ai + 5 * KC]);
+                c05a = a05.fma(b0, c05a); c05b = a05.fma(b1, c05b);
+                FloatVector a06 = FloatVector.broadcast(F, a[ai + 6 * KC]);
+                c06a = a06.fma(b0, c06a); c06b = a06.fma(b1, c06b);
+                FloatVector a07 = FloatVector.broadcast(F, a[ai + 7 * KC]);
+                c07a = a07.fma(b0, c07a); c07b = a07.fma(b1, c07b);
+                FloatVector a08 = FloatVector.broadcast(F, a[ai + 8 * KC]);
+                c08a = a08.fma(b0, c08a); c08b = a08.fma(b1, c08b);
+                FloatVector a09 = FloatVector.broadcast(F, a[ai + 9 * KC]);
+                c09a = a09.fma(b0, c09a); c09b = a09.fma(b1, c09b);
+                FloatVector a10 = FloatVector.broadcast(F, a[ai + 10 * KC]);
+                c10a = a10.fma(b0, c10a); c10b = a10.fma(b1, c10b);
+                FloatVector a11 = FloatVector.broadcast(F, a[ai + 11 * KC]);
+                c11a = a11.fma(b0, c11a); c11b = a11.fma(b1, c11b);
+            }
+            {
+                int ai = aOff + p + 1, bi = bOff + (p + 1) * NR;
+                FloatVector b0 = FloatVector.fromArray(F, b, bi), b1 = FloatVector.fromArray(F, b, bi + L);
+                FloatVector a00 = FloatVector.broadcast(F, a[ai]);
+                c00a = a00.fma(b0, c00a); c00b = a00.fma(b1, c00b);
+                FloatVector a01 = FloatVector.broadcast(F, a[ai + KC]);
+                c01a = a01.fma(b0, c01a); c01b = a01.fma(b1, c01b);
+                FloatVector a02 = FloatVector.broadcast(F, a[ai + 2 * KC]);
+                c02a = a02.fma(b0, c02a); c02b = a02.fma(b1, c02b);
+                FloatVector a03 = FloatVector.broadcast(F, a[ai + 3 * KC]);
+                c03a = a03.fma(b0, c03a); c03b = a03.fma(b1, c03b);
+                FloatVector a04 = FloatVector.broadcast(F, a[ai + 4 * KC]);
+                c04a = a04.fma(b0, c04a); c04b = a04.fma(b1, c04b);
+                FloatVector a05 = FloatVector.broadcast(F, a[ai + 5 * KC]);
+                c05a = a05.fma(b0, c05a); c05b = a05.fma(b1, c05b);
+                FloatVector a06 = FloatVector.broadcast(F, a[ai + 6 * KC]);
+                c06a = a06.fma(b0, c06a); c06b = a06.fma(b1, c06b);
+                FloatVector a07 = FloatVector.broadcast(F, a[ai + 7 * KC]);
+                c07a = a07.fma(b0, c07a); c07b = a07.fma(b1, c07b);
+                FloatVector a08 = FloatVector.broadcast(F, a[ai + 8 * KC]);
+                c08a = a08.fma(b0, c08a); c08b = a08.fma(b1, c08b);
+                FloatVector a09 = FloatVector.broadcast(F, a[ai + 9 * KC]);
+                c09a = a09.fma(b0, c09a); c09b = a09.fma(b1, c09b);
+                FloatVector a10 = FloatVector.broadcast(F, a[ai + 10 * KC]);
+                c10a = a10.fma(b0, c10a); c10b = a10.fma(b1, c10b);
+                FloatVector a11 = FloatVector.broadcast(F, a[ai + 11 * KC]);
+                c11a = a11.fma(b0, c11a); c11b = a11.fma(b1, c11b);
+            }
         }
         c00a.intoArray(tile, 0); c00b.intoArray(tile, L);
         c01a.intoArray(tile, NR); c01b.intoArray(tile, NR + L);
