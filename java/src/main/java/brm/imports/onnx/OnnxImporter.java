@@ -1,28 +1,25 @@
 package brm.imports.onnx;
 
 import brm.BrmException;
+import brm.imports.ImportDirectory;
 import brm.io.SafetensorsWriter;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.regex.Pattern;
-import java.util.stream.Stream;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipException;
 import java.util.zip.ZipFile;
@@ -42,7 +39,7 @@ import java.util.zip.ZipFile;
  * directory is built beside its destination and renamed into place, so it appears whole or not at all.
  */
 public final class OnnxImporter {
-    public static final String RECORD = "brm_import.json";
+    public static final String RECORD = ImportDirectory.RECORD;
     static final String FORMAT = "brm-onnx-import/1";
     private static final List<String> FILES = List.of("model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json", RECORD);
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -92,8 +89,8 @@ public final class OnnxImporter {
         for (Path p = model; p != null && p.getFileName() != null && names.size() < 3; p = p.getParent())
             names.add(p.getFileName().toString());
         names.add(tokenizer.getFileName().toString());
-        Source source = new Source(model.toString(), model.getFileName().toString(), read(model),
-                tokenizer.getFileName().toString(), read(tokenizer), Family.of(names));
+        Source source = new Source(model.toString(), model.getFileName().toString(), ImportDirectory.read(model),
+                tokenizer.getFileName().toString(), ImportDirectory.read(tokenizer), Family.of(names));
         return write(source, outDir, force);
     }
 
@@ -133,61 +130,23 @@ public final class OnnxImporter {
     }
 
     private static Imported write(Source source, Path outDir, boolean force) {
-        Path dir = outDir.toAbsolutePath().normalize();
         String sha256 = sha256(source);
-        if (Files.exists(dir)) {
-            if (!Files.isDirectory(dir)) throw new BrmException(dir + ": exists and is not a directory");
-            String recorded = recordedHash(dir);
-            if (!force && sha256.equals(recorded) && FILES.stream().allMatch(f -> Files.isRegularFile(dir.resolve(f))))
-                return new Imported(dir, source.family, sha256, false);
-            if (!force && !isEmpty(dir))
-                throw new BrmException(dir + (recorded == null ? ": exists and is not a brm import" : ": holds a different imported model (sha256 "
-                        + recorded + ")") + "; pass --force to replace it");
-        }
-        String onnxFile = source.origin;
-        OnnxModel model = OnnxModel.parse(source.onnx, onnxFile);
-        BertGraph.Result bert = BertGraph.recover(onnxFile, model.graph());
-        JsonNode tokenizer = parseTokenizer(source);
-        ObjectNode tokenizerConfig = tokenizerConfig(tokenizer, bert.config(), source.tokenizerName);
-
-        Path tmp = null;
-        try {
-            Files.createDirectories(dir.getParent());
-            tmp = Files.createTempDirectory(dir.getParent(), "." + dir.getFileName() + ".import-");
-            SafetensorsWriter.write(tmp.resolve("model.safetensors"), bert.tensors(), Map.of("format", "pt"));
-            writeJson(tmp.resolve("config.json"), config(bert.config(), tokenizer.path("model").path("vocab").path("[PAD]"), source.family));
-            Files.write(tmp.resolve("tokenizer.json"), source.tokenizer);
-            writeJson(tmp.resolve("tokenizer_config.json"), tokenizerConfig);
-            ObjectNode record = JSON.createObjectNode().put("format", FORMAT).put("sha256", sha256).put("source", source.origin)
-                    .put("onnx", source.onnxName).put("tokenizer", source.tokenizerName)
-                    .put("family", source.family == null ? null : source.family.name().toLowerCase(Locale.ROOT));
-            writeJson(tmp.resolve(RECORD), record);
-            replace(dir, tmp);
-            tmp = null;
-        } catch (IOException e) {
-            throw new BrmException(dir + ": cannot write the imported model: " + e.getMessage(), e);
-        } finally {
-            if (tmp != null) deleteTree(tmp);
-        }
-        return new Imported(dir, source.family, sha256, true);
-    }
-
-    /** Renames the finished tmp into dir; an existing dir is first moved aside, and put back if the swap fails. */
-    private static void replace(Path dir, Path tmp) throws IOException {
-        if (!Files.exists(dir)) {
-            Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
-            return;
-        }
-        Path old = Files.createTempDirectory(dir.getParent(), "." + dir.getFileName() + ".old-");
-        Files.delete(old);
-        Files.move(dir, old, StandardCopyOption.ATOMIC_MOVE);
-        try {
-            Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException e) {
-            Files.move(old, dir, StandardCopyOption.ATOMIC_MOVE);
-            throw e;
-        }
-        deleteTree(old);
+        Path dir = outDir.toAbsolutePath().normalize();
+        ObjectNode record = JSON.createObjectNode().put("format", FORMAT).put("source", source.origin)
+                .put("onnx", source.onnxName).put("tokenizer", source.tokenizerName)
+                .put("family", source.family == null ? null : source.family.name().toLowerCase(Locale.ROOT));
+        boolean written = ImportDirectory.install(dir, sha256, record, FILES, force, staging -> {
+            String onnxFile = source.origin;
+            OnnxModel model = OnnxModel.parse(source.onnx, onnxFile);
+            BertGraph.Result bert = BertGraph.recover(onnxFile, model.graph());
+            JsonNode tokenizer = parseTokenizer(source);
+            ObjectNode tokenizerConfig = tokenizerConfig(tokenizer, bert.config(), source.tokenizerName);
+            SafetensorsWriter.write(staging.resolve("model.safetensors"), bert.tensors(), Map.of("format", "pt"));
+            ImportDirectory.writeJson(staging.resolve("config.json"), config(bert.config(), tokenizer.path("model").path("vocab").path("[PAD]"), source.family));
+            Files.write(staging.resolve("tokenizer.json"), source.tokenizer);
+            ImportDirectory.writeJson(staging.resolve("tokenizer_config.json"), tokenizerConfig);
+        });
+        return new Imported(dir, source.family, sha256, written);
     }
 
     private static ObjectNode config(BertGraph.Config c, JsonNode padTokenId, Family family) {
@@ -248,48 +207,6 @@ public final class OnnxImporter {
             return HexFormat.of().formatHex(d.digest());
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("every JDK has SHA-256", e);
-        }
-    }
-
-    private static String recordedHash(Path dir) {
-        Path record = dir.resolve(RECORD);
-        if (!Files.isRegularFile(record)) return null;
-        try {
-            JsonNode node = JSON.readTree(record.toFile());
-            return node.path("format").asText().equals(FORMAT) ? node.path("sha256").asText(null) : null;
-        } catch (IOException e) {
-            return null;
-        }
-    }
-
-    private static boolean isEmpty(Path dir) {
-        try (Stream<Path> s = Files.list(dir)) {
-            return s.findAny().isEmpty();
-        } catch (IOException e) {
-            throw new BrmException(dir + ": cannot list: " + e.getMessage(), e);
-        }
-    }
-
-    private static byte[] read(Path file) {
-        try {
-            return Files.readAllBytes(file);
-        } catch (NoSuchFileException e) {
-            throw new BrmException(file + ": no such file");
-        } catch (IOException e) {
-            throw new BrmException(file + ": cannot read: " + e.getMessage(), e);
-        }
-    }
-
-    private static void writeJson(Path file, JsonNode node) throws IOException {
-        Files.writeString(file, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(node) + "\n");
-    }
-
-    /** Best effort: a leftover is clutter beside the result, never a wrong result. */
-    private static void deleteTree(Path root) {
-        try (Stream<Path> s = Files.walk(root)) {
-            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
-        } catch (IOException | UncheckedIOException ignored) {
-            // the import's own outcome is what the user needs to see
         }
     }
 }
