@@ -7,7 +7,8 @@ package brm.cpu;
  *   scale[i, j] = |alpha| · Σ_p |op(A)[i, p] · op(B)[p, j]| + |beta · C[i, j]|
  *
  * scale bounds fp32 rounding: any summation order of the k terms, plus the roundings of alpha,
- * beta·C and the final add, errs by at most (k + 3)·2⁻²⁴·scale to first order.
+ * beta·C, the bias and the final add, errs by at most (k + 4)·2⁻²⁴·scale to first order
+ * (linear adds |bias| to scale).
  */
 final class GemmReference {
     private GemmReference() {}
