@@ -251,12 +251,28 @@ public final class Gemm {
      * never reads C.
      */
     private static void addTile(float[] tile, int mr, int nr, float[] c, int ci, int ldc, float beta, float[] bias, int col) {
+        if (nr == NR) {
+            for (int r = 0; r < mr; r++) {
+                int cr = ci + r * ldc;
+                addVector(tile, r * NR, c, cr, beta, bias, col);
+                addVector(tile, r * NR + L, c, cr + L, beta, bias, col + L);
+            }
+            return;
+        }
         VectorMask<Float> lo = F.indexInRange(0, nr), hi = F.indexInRange(L, nr);
         for (int r = 0; r < mr; r++) {
             int cr = ci + r * ldc;
             addVector(tile, r * NR, c, cr, beta, bias, col, lo);
             addVector(tile, r * NR + L, c, cr + L, beta, bias, col + L, hi);
         }
+    }
+
+    /** C[ci:ci + L] = tile[t:t + L] + beta·C (+ bias[col:col + L]): a full vector, no mask (the common case). */
+    private static void addVector(float[] tile, int t, float[] c, int ci, float beta, float[] bias, int col) {
+        FloatVector v = FloatVector.fromArray(F, tile, t);
+        if (beta != 0f) v = v.add(FloatVector.fromArray(F, c, ci).mul(beta));
+        if (bias != null) v = v.add(FloatVector.fromArray(F, bias, col));
+        v.intoArray(c, ci);
     }
 
     /** The lanes m of C[ci:ci + L] = tile[t:t + L] + beta·C (+ bias[col:col + L]). */
