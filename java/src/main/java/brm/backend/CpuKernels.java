@@ -170,19 +170,26 @@ final class CpuKernels {
 
     /** x[o..o+n) = gelu(x) in place (exact, erf-based). */
     static void gelu(float[] x, int o, int n) {
-        for (int i = 0; i < n; i += S.length()) {
-            var m = tail(i, n);
-            var v = FloatVector.fromArray(S, x, o + i, m);
-            var z = v.mul(INV_SQRT2);
-            var a = z.abs();
-            var t = ONE.div(a.fma(0.5f, 1f));
-            var p = FloatVector.broadcast(S, ERFC_P[ERFC_P.length - 1]);
-            for (int k = ERFC_P.length - 2; k >= 0; k--) p = p.fma(t, FloatVector.broadcast(S, ERFC_P[k]));
-            var erfc = t.mul(exp(p.sub(a.mul(a))));
-            var onePlusErf = erfc.blend(erfc.neg().add(2f), z.compare(VectorOperators.GE, 0f));
-            v.mul(0.5f).mul(onePlusErf).intoArray(x, o + i, m);
+        int full = S.loopBound(n);
+        for (int i = 0; i < full; i += S.length()) gelu(FloatVector.fromArray(S, x, o + i)).intoArray(x, o + i);
+        if (full < n) {
+            var m = tail(full, n);
+            gelu(FloatVector.fromArray(S, x, o + full, m)).intoArray(x, o + full, m);
         }
     }
+
+    /** ½·v·(1 + erf(v/√2)), erf from the erfc polynomial and exp. */
+    private static FloatVector gelu(FloatVector v) {
+        var z = v.mul(INV_SQRT2);
+        var a = z.abs();
+        var t = ONE.div(a.fma(0.5f, 1f));
+        var p = FloatVector.broadcast(S, ERFC_P[ERFC_P.length - 1]);
+        for (int k = ERFC_P.length - 2; k >= 0; k--) p = p.fma(t, FloatVector.broadcast(S, ERFC_P[k]));
+        var erfc = t.mul(exp(p.sub(a.mul(a))));
+        var onePlusErf = erfc.blend(erfc.neg().add(2f), z.compare(VectorOperators.GE, 0f));
+        return v.mul(0.5f).mul(onePlusErf);
+    }
+
 
     /** out[oo..oo+n) = silu(g[go..]) · u[uo..]. */
     static void siluMul(float[] g, int go, float[] u, int uo, float[] out, int oo, int n) {
