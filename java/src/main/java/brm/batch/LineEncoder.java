@@ -32,22 +32,52 @@ public final class LineEncoder {
     public int[] encode(Jsonl.Line line, String source) {
         String where = source + ":" + line.number();
         JsonNode v = line.value();
-        JsonNode ids = v.get("input_ids");
-        if (ids != null) {
+        if (v.has("input_ids")) {
             if (v.has("prompt") || v.has("response"))
                 throw new BrmException(where + ": has both input_ids and prompt/response; give one or the other");
-            if (!ids.isArray()) throw new BrmException(where + ": input_ids must be an array of integers");
-            int[] out = new int[ids.size()];
-            for (int i = 0; i < out.length; i++) {
-                JsonNode id = ids.get(i);
-                if (!id.isIntegralNumber() || !id.canConvertToInt())
-                    throw new BrmException(where + ": input_ids[" + i + "] = " + id + " is not an integer token id");
-                out[i] = id.intValue();
-            }
-            return rules.fit(out, vocabSize, where);
+            return ids(v, "input_ids", where);
         }
-        String prompt = text(v, "prompt", where);
         String response = responseRequired || v.has("response") ? text(v, "response", where) : "";
+        return encodeText(v, response, where);
+    }
+
+    /**
+     * A preference pair, [chosen ids, rejected ids]: {@code {"prompt", "chosen", "rejected"[, "input"]}}
+     * (the TRL convention; each side is prompt + response under the text rules) or
+     * {@code {"chosen_ids", "rejected_ids"}}. A pair whose two sides are the same sequence is an error.
+     */
+    public int[][] encodePair(Jsonl.Line line, String source) {
+        String where = source + ":" + line.number();
+        JsonNode v = line.value();
+        int[][] pair;
+        if (v.has("chosen_ids") || v.has("rejected_ids")) {
+            pair = new int[][] {ids(v, "chosen_ids", where), ids(v, "rejected_ids", where)};
+        } else {
+            String chosen = text(v, "chosen", where), rejected = text(v, "rejected", where);
+            pair = new int[][] {encodeText(v, chosen, where), encodeText(v, rejected, where)};
+        }
+        if (java.util.Arrays.equals(pair[0], pair[1]))
+            throw new BrmException(where + ": chosen and rejected are the same sequence");
+        return pair;
+    }
+
+    private int[] ids(JsonNode v, String field, String where) {
+        JsonNode ids = v.get(field);
+        if (ids == null) throw new BrmException(where + ": missing field \"" + field + "\"");
+        if (!ids.isArray()) throw new BrmException(where + ": " + field + " must be an array of integers");
+        int[] out = new int[ids.size()];
+        for (int i = 0; i < out.length; i++) {
+            JsonNode id = ids.get(i);
+            if (!id.isIntegralNumber() || !id.canConvertToInt())
+                throw new BrmException(where + ": " + field + "[" + i + "] = " + id + " is not an integer token id");
+            out[i] = id.intValue();
+        }
+        return rules.fit(out, vocabSize, where);
+    }
+
+    /** The line's prompt (and optional input) with this response, under the text rules. */
+    private int[] encodeText(JsonNode v, String response, String where) {
+        String prompt = text(v, "prompt", where);
         JsonNode input = v.get("input");
         if (input != null && !input.isNull() && !input.isTextual()) throw new BrmException(where + ": \"input\" must be a string");
         int[] out = rules.encode(tokenizer(where), specials, prompt, input == null || input.isNull() ? null : input.asText(), response, where);
@@ -56,7 +86,7 @@ public final class LineEncoder {
 
     private static String text(JsonNode v, String field, String where) {
         JsonNode n = v.get(field);
-        if (n == null) throw new BrmException(where + ": missing field \"" + field + "\" (or give \"input_ids\")");
+        if (n == null) throw new BrmException(where + ": missing field \"" + field + "\"");
         if (!n.isTextual()) throw new BrmException(where + ": \"" + field + "\" must be a string");
         return n.asText();
     }

@@ -1,0 +1,102 @@
+package brm.cli;
+
+import brm.BrmException;
+import brm.io.AtomicFiles;
+import brm.io.Jsonl;
+import brm.reward.PreferenceMetrics;
+import brm.reward.RewardModel;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.apache.commons.cli.CommandLine;
+import org.apache.commons.cli.Options;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.OptionalLong;
+
+/** brm eval-prefs: accuracy, Bradley–Terry NLL and calibration of a reward model on preference pairs. */
+final class EvalPrefsCommand implements Command {
+    @Override
+    public String name() {
+        return "eval-prefs";
+    }
+
+    @Override
+    public String summary() {
+        return "evaluate a reward model on preference pairs: accuracy, Bradley-Terry NLL, expected calibration error";
+    }
+
+    @Override
+    public String details() {
+        return """
+                Pair lines: {"prompt", "chosen", "rejected"[, "input"]} (each side is prompt + response under the text rules)
+                or {"chosen_ids", "rejected_ids"}. With d = r(chosen) - r(rejected): accuracy = mean [d > 0] (ties 1/2),
+                nll = mean -log sigmoid(d), ece over 10 equal-width bins of sigmoid(d) with each pair counted in both
+                orientations. --output writes {"pairs", "accuracy", "nll", "ece"} as JSON. --batch-size counts pairs.""";
+    }
+
+    @Override
+    public Options options() {
+        Options o = new Options();
+        Args.addModel(o, true);
+        o.addOption(Args.required("data", "PAIRS.jsonl", "preference pairs"));
+        o.addOption(Args.value("output", "METRICS.json", "also write the metrics as JSON (atomically; - for standard output)"));
+        o.addOption(Args.value("template", "none|alpaca|FILE", "how prompt and response become text (default none: prompt + response)"));
+        o.addOption(Args.flag("append-eos", "append the model's eos token to text"));
+        o.addOption(Args.value("max-length", "L", "longest sequence in tokens (default: the model's position limit)"));
+        o.addOption(Args.value("truncate", "left|right|error", "what to do with longer sequences (default error)"));
+        return o;
+    }
+
+    @Override
+    public void run(CommandLine line) {
+        ModelSession session = ModelSession.open(line);
+        int batchSize = Args.positiveInt(line, "batch-size", 16);
+        Long initHead = Args.optionalLong(line, "init-head");
+        var options = new RewardModel.Options(Args.threads(line), Math.multiplyExact(2 * batchSize, session.rules().maxLength()),
+                initHead == null ? OptionalLong.empty() : OptionalLong.of(initHead));
+        var encoder = session.encoder(true);
+        List<Float> chosen = new ArrayList<>(), rejected = new ArrayList<>();
+        Progress progress = new Progress("eval-prefs");
+        try (RewardModel model = RewardModel.open(session.modelDir(), session.adapter(line), options);
+             Jsonl.Reader reader = Jsonl.Reader.open(Args.path(line, "data"))) {
+            List<int[]> batch = new ArrayList<>(2 * batchSize);
+            long tokens = 0;
+            for (Jsonl.Line l = reader.next(); ; l = reader.next()) {
+                if (l != null) {
+                    int[][] pair = encoder.encodePair(l, reader.name());
+                    batch.add(pair[0]);
+                    batch.add(pair[1]);
+                    tokens += pair[0].length + pair[1].length;
+                }
+                if (batch.size() == 2 * batchSize || (l == null && !batch.isEmpty())) {
+                    float[] r = model.score(batch);
+                    for (int i = 0; i < r.length; i += 2) {
+                        chosen.add(r[i]);
+                        rejected.add(r[i + 1]);
+                    }
+                    batch.clear();
+                    progress.update(chosen.size(), tokens);
+                }
+                if (l == null) break;
+            }
+            progress.finish(chosen.size(), tokens);
+        }
+        if (chosen.isEmpty()) throw new BrmException(Args.path(line, "data") + ": no preference pairs");
+        PreferenceMetrics m = PreferenceMetrics.of(floats(chosen), floats(rejected));
+        System.out.printf("pairs %d  accuracy %.4f  nll %.4f  ece %.4f%n", m.pairs(), m.accuracy(), m.nll(), m.ece());
+        Path output = Args.path(line, "output");
+        if (output != null) {
+            ObjectNode json = Jsonl.JSON.createObjectNode().put("pairs", m.pairs()).put("accuracy", m.accuracy())
+                    .put("nll", m.nll()).put("ece", m.ece());
+            AtomicFiles.write(output, out -> out.write((json.toPrettyString() + "\n").getBytes(StandardCharsets.UTF_8)));
+        }
+    }
+
+    private static float[] floats(List<Float> values) {
+        float[] a = new float[values.size()];
+        for (int i = 0; i < a.length; i++) a[i] = values.get(i);
+        return a;
+    }
+}
