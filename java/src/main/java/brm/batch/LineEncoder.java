@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 
 /**
  * Turns one input line into token ids: {@code {"prompt", "response"[, "input"]}} through the text rules,
@@ -56,7 +57,7 @@ public final class LineEncoder {
             String chosen = text(v, "chosen", where), rejected = text(v, "rejected", where);
             pair = new int[][] {encodeText(v, chosen, where), encodeText(v, rejected, where)};
         }
-        if (java.util.Arrays.equals(pair[0], pair[1]))
+        if (Arrays.equals(pair[0], pair[1]))
             throw new BrmException(where + ": chosen and rejected are the same sequence");
         return pair;
     }

@@ -37,6 +37,11 @@ final class Args {
     static void addIo(Options o) {
         o.addOption(required("input", "IN.jsonl", "input JSONL: {\"id\"?, \"prompt\", \"response\"[, \"input\"]} or {\"id\"?, \"input_ids\": [...]}"));
         o.addOption(required("output", "OUT.jsonl", "output JSONL, one line per input line, same order (written atomically; - for standard output)"));
+        addTextRules(o);
+    }
+
+    /** --template, --append-eos, --max-length, --truncate: how text lines become token ids. */
+    static void addTextRules(Options o) {
         o.addOption(value("template", "none|alpaca|FILE", "how prompt and response become text (default none: prompt + response)"));
         o.addOption(flag("append-eos", "append the model's eos token to text lines"));
         o.addOption(value("max-length", "L", "longest sequence in tokens (default: the model's position limit)"));

@@ -2,6 +2,7 @@ package brm.cli;
 
 import brm.batch.LineEncoder;
 import brm.io.Jsonl;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import java.io.IOException;
@@ -47,7 +48,7 @@ final class Batches {
     }
 
     /** The line's "id", or its line number when it has none. */
-    static com.fasterxml.jackson.databind.JsonNode idOf(Jsonl.Line l) {
+    static JsonNode idOf(Jsonl.Line l) {
         var id = l.value().get("id");
         return id != null ? id : Jsonl.JSON.getNodeFactory().numberNode(l.number());
     }

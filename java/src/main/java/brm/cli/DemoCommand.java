@@ -17,6 +17,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.List;
 import java.util.Random;
 
@@ -102,7 +103,7 @@ final class DemoCommand implements Command {
             String opening = s.substring(0, cut + 1), rest = s.substring(cut + 1);
             String continuation = rest.length() > 400 ? rest.substring(0, rest.lastIndexOf(' ', 400)) : rest;
             List<String> words = new ArrayList<>(Arrays.asList(continuation.strip().split(" ")));
-            java.util.Collections.shuffle(words, random);
+            Collections.shuffle(words, random);
             n++;
             lines.add(line("story-" + n + "-true", opening, continuation));
             lines.add(line("story-" + n + "-shuffled", opening, " " + String.join(" ", words)));

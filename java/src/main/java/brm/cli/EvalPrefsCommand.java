@@ -42,10 +42,7 @@ final class EvalPrefsCommand implements Command {
         Args.addModel(o, true);
         o.addOption(Args.required("data", "PAIRS.jsonl", "preference pairs"));
         o.addOption(Args.value("output", "METRICS.json", "also write the metrics as JSON (atomically; - for standard output)"));
-        o.addOption(Args.value("template", "none|alpaca|FILE", "how prompt and response become text (default none: prompt + response)"));
-        o.addOption(Args.flag("append-eos", "append the model's eos token to text"));
-        o.addOption(Args.value("max-length", "L", "longest sequence in tokens (default: the model's position limit)"));
-        o.addOption(Args.value("truncate", "left|right|error", "what to do with longer sequences (default error)"));
+        Args.addTextRules(o);
         return o;
     }
 

@@ -2,12 +2,16 @@ package brm.io;
 
 import brm.BrmException;
 
+import java.io.BufferedOutputStream;
+import java.io.FileDescriptor;
+import java.io.FileOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
 
 /**
@@ -45,7 +49,7 @@ public final class AtomicFiles {
             // temporary files are created owner-only; an output is an ordinary, world-readable file
             if (Files.getFileStore(tmp).supportsFileAttributeView("posix"))
                 Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rw-r--r--"));
-            try (OutputStream out = new java.io.BufferedOutputStream(Files.newOutputStream(tmp), 1 << 16)) {
+            try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(tmp), 1 << 16)) {
                 body.write(out);
             }
             try {
@@ -69,8 +73,8 @@ public final class AtomicFiles {
 
     private static void writeStream(Path target, Body body) {
         boolean stdout = target.toString().equals("-");
-        try (OutputStream out = new java.io.BufferedOutputStream(stdout ? new java.io.FileOutputStream(java.io.FileDescriptor.out)
-                : Files.newOutputStream(target, java.nio.file.StandardOpenOption.WRITE, java.nio.file.StandardOpenOption.APPEND), 1 << 16)) {
+        try (OutputStream out = new BufferedOutputStream(stdout ? new FileOutputStream(FileDescriptor.out)
+                : Files.newOutputStream(target, StandardOpenOption.WRITE, StandardOpenOption.APPEND), 1 << 16)) {
             body.write(out);
         } catch (IOException e) {
             throw new BrmException((stdout ? "standard output" : target.toString()) + ": cannot write: " + e.getMessage(), e);

@@ -17,6 +17,7 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.Comparator;
 import java.util.Iterator;
@@ -198,9 +199,9 @@ public final class SafetensorsFile implements AutoCloseable {
     /** Tensor {@code name} converted to FP32, row-major; it must have exactly {@code expectedShape}. */
     public float[] floats(String name, long... expectedShape) {
         TensorInfo t = info(name);
-        if (!java.util.Arrays.equals(t.shape(), expectedShape))
-            throw new BrmException(path + ": tensor " + name + " has shape " + java.util.Arrays.toString(t.shape())
-                    + ", expected " + java.util.Arrays.toString(expectedShape));
+        if (!Arrays.equals(t.shape(), expectedShape))
+            throw new BrmException(path + ": tensor " + name + " has shape " + Arrays.toString(t.shape())
+                    + ", expected " + Arrays.toString(expectedShape));
         return floats(t);
     }
 

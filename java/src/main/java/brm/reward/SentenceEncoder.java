@@ -9,6 +9,7 @@ import brm.backend.Tensor;
 import brm.lora.LoraAdapter;
 
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -54,7 +55,7 @@ public final class SentenceEncoder implements AutoCloseable {
             backend.pool(p, backbone.forward(p, Inputs.concat(batch)), config.pooling(), pooled);
             float[] flat = backend.download(pooled);
             for (int s = 0; s < batch.size(); s++) {
-                float[] e = java.util.Arrays.copyOfRange(flat, s * hidden, (s + 1) * hidden);
+                float[] e = Arrays.copyOfRange(flat, s * hidden, (s + 1) * hidden);
                 if (normalize) normalizeInPlace(e);
                 out[first + s] = e;
             }
