@@ -12,7 +12,7 @@ public record GeluMlp(Backend backend, Linear up, Linear down) {
     public void forward(Tensor x, Workspace ws, Tensor out) {
         Tensor h = ws.get("mlp.hidden", x.rows(), up.module().out());
         up.forward(x, h);
-        backend.gelu(h);
+        backend.gelu(h, h);
         down.forward(h, out);
     }
 }

@@ -72,7 +72,7 @@ public final class GptNeoX implements Backbone {
             if (config.parallelResidual()) {
                 l.postAttentionNorm.forward(x, null, normed);
                 l.mlp.forward(normed, ws, mlp);
-                backend.add(x, attn);
+                backend.add(x, attn, x);
             } else {
                 l.postAttentionNorm.forward(x, attn, normed);
                 l.mlp.forward(normed, ws, mlp);

@@ -18,7 +18,7 @@ public record LayerNorm(Backend backend, Tensor weight, Tensor bias, float eps) 
 
     /** out [rows, n] = layerNorm(x + residual), adding residual into x first when non-null; out may be x. */
     public void forward(Tensor x, Tensor residual, Tensor out) {
-        if (residual == null) backend.layerNorm(x, weight, bias, eps, out);
-        else backend.addLayerNorm(x, residual, weight, bias, eps, out);
+        if (residual != null) backend.add(x, residual, x);
+        backend.layerNorm(x, weight, bias, eps, out);
     }
 }

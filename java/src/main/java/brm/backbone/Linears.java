@@ -57,6 +57,7 @@ public final class Linears {
 
     private Linear build(LinearModule m, float[] w, float[] b) {
         LoraLayer l = adapter == null ? null : adapter.layer(m.path());
-        return new Linear(backend, m, backend.weight(w, b, m.out(), m.in()), l == null ? null : backend.lora(l));
+        return new Linear(backend, m, backend.weight(w, b, m.out(), m.in(), false),
+                l == null ? null : new Backend.Lora(backend.upload(l.a(), l.r(), l.in()), backend.upload(l.b(), l.out(), l.r()), l.scale()));
     }
 }

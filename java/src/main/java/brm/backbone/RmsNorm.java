@@ -11,7 +11,7 @@ public record RmsNorm(Backend backend, Tensor weight, float eps) {
 
     /** out [rows, n] = rmsNorm(x + residual), adding residual into x first when non-null; out may be x. */
     public void forward(Tensor x, Tensor residual, Tensor out) {
-        if (residual == null) backend.rmsNorm(x, weight, eps, out);
-        else backend.addRmsNorm(x, residual, weight, eps, out);
+        if (residual != null) backend.add(x, residual, x);
+        backend.rmsNorm(x, weight, eps, out);
     }
 }

@@ -28,6 +28,6 @@ public record Rotary(Backend backend, Tensor cos, Tensor sin, int dims) {
 
     /** Rotates the heads of every row in place, each row at its position in its sequence. */
     public void apply(Packing p, Heads heads) {
-        backend.rotary(p, heads, dims, cos, sin);
+        backend.rotary(p, heads, dims, cos, sin, false);
     }
 }

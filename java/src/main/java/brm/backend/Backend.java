@@ -1,16 +1,20 @@
 package brm.backend;
 
-import brm.lora.LoraLayer;
-
 /**
- * The seam between model code and the hardware. Model code (brm.backbone, brm.head) is written once
- * against these ops; a backend owns the memory of every {@link Tensor}, {@link Weight} and
- * {@link Lora} it creates and runs the ops on them. All math is FP32.
+ * The seam between model code and the hardware. Model code (brm.backbone, brm.head, brm.train) is
+ * written once against these ops; a backend owns the memory of every {@link Tensor} and
+ * {@link Weight} it creates and runs the ops on them. The CPU backend computes in FP32; the
+ * reference backend ({@code ReferenceBackend}) runs the same ops in FP64 for gradient checks.
  *
  * Activations use the packed layout of {@link Packing}: x [tokens, cols], the tokens of all
  * sequences of a batch as rows. Unless noted, an op works on all rows of its tensors, in place
  * where it says so, and its tensors must not overlap. A backend runs one op at a time (callers do
- * not share a model between threads); ops may use many threads inside.
+ * not share a model between threads); ops may use many threads inside, but a result never depends
+ * on how the work was split beyond the thread count fixed at construction (same inputs, same bits).
+ *
+ * Backward ops take the forward op's inputs and the gradient of its output, dy, and give the
+ * gradients of its inputs. "dx +=" means the op accumulates (the caller zeroes first), "dx ="
+ * that it overwrites.
  */
 public interface Backend extends AutoCloseable {
     /** An nn.Linear weight W [out, in] (+ bias [out]), prepared for repeated products. */
@@ -20,9 +24,18 @@ public interface Backend extends AutoCloseable {
         int in();
     }
 
-    /** A LoRA update kept unmerged: A [r, in], B [out, r], scale. */
-    interface Lora {
-        int r();
+    /**
+     * A LoRA update kept unmerged, read from its tensors at each use (so training can update them):
+     * a = A [r, in], b = B [out, r], y += scale · (x·Aᵀ)·Bᵀ.
+     */
+    record Lora(Tensor a, Tensor b, float scale) {
+        public Lora {
+            if (a.rows() != b.cols()) throw new IllegalArgumentException("LoRA A is [" + a.rows() + ", " + a.cols() + "], B is [" + b.rows() + ", " + b.cols() + "]");
+        }
+
+        public int r() {
+            return a.rows();
+        }
     }
 
     /** A zeroed tensor [rows, cols]. */
@@ -31,17 +44,35 @@ public interface Backend extends AutoCloseable {
     /** A tensor [rows, cols] holding a copy of {@code values} (row-major). */
     Tensor upload(float[] values, int rows, int cols);
 
+    /** t = values (row-major, rows·cols of them): updates a tensor in place, e.g. after an optimizer step. */
+    void write(float[] values, Tensor t);
+
     /** A copy of the tensor's values [rows·cols], row-major. */
     float[] download(Tensor t);
 
-    /** W [out, in] row-major (nn.Linear layout), bias [out] or null; both are copied. */
-    Weight weight(float[] w, float[] bias, int out, int in);
+    /** t = 0. */
+    void zero(Tensor t);
 
-    /** The update of one LoRA layer, copied. */
-    Lora lora(LoraLayer layer);
+    /**
+     * W [out, in] row-major (nn.Linear layout), bias [out] or null; both are copied. With
+     * {@code backward}, also prepared for {@link #linearBackward}'s dx = dy·W.
+     */
+    Weight weight(float[] w, float[] bias, int out, int in, boolean backward);
 
     /** y [rows, out] = x [rows, in] · Wᵀ + b (+ scale · (x·Aᵀ)·Bᵀ when lora is non-null). */
     void linear(Tensor x, Weight w, Lora lora, Tensor y);
+
+    /**
+     * Backward of {@link #linear} for dy [rows, out], with u = dy·B [rows, r]:
+     *   dx [rows, in] += dy·W + scale · u·A        (skipped when dx is null; W must have been prepared with backward)
+     *   dA [r, in]    += scale · uᵀ·x              (skipped when null)
+     *   dB [out, r]   += scale · dyᵀ·(x·Aᵀ)        (skipped when null)
+     * The bias and W themselves are frozen: no gradient.
+     */
+    void linearBackward(Tensor x, Weight w, Lora lora, Tensor dy, Tensor dx, Tensor dA, Tensor dB);
+
+    /** c = alpha · op(a)·op(b) + beta · c, op(t) = tᵀ when its flag is set; beta 0 ignores c's contents. */
+    void matmul(Tensor a, boolean transA, Tensor b, boolean transB, float alpha, float beta, Tensor c);
 
     /** out [tokens, cols] = table [vocab, cols] rows ids[tokens] (ids already checked against vocab). */
     void embed(int[] ids, Tensor table, Tensor out);
@@ -49,33 +80,46 @@ public interface Backend extends AutoCloseable {
     /** x [tokens, cols] += table [maxPositions, cols] at each row's position in its sequence. */
     void addPositions(Packing p, Tensor table, Tensor x);
 
-    /** x [rows, cols] += delta [rows, cols]. */
-    void add(Tensor x, Tensor delta);
+    /** out = a + b, all [rows, cols]; out may be a or b. */
+    void add(Tensor a, Tensor b, Tensor out);
 
     /** out = (x - mean(x)) / sqrt(var(x) + eps) · weight + bias, per row; weight, bias [1, cols]; out may be x. */
     void layerNorm(Tensor x, Tensor weight, Tensor bias, float eps, Tensor out);
 
-    /** Fused residual add: x += delta, then out = layerNorm(x); out may be x. */
-    void addLayerNorm(Tensor x, Tensor delta, Tensor weight, Tensor bias, float eps, Tensor out);
+    /**
+     * Backward of {@link #layerNorm} at input x: with x̂ the normalised row, rstd = 1/sqrt(var + eps),
+     * g = dy·weight: dx += rstd · (g - mean(g) - x̂ · mean(g·x̂)).
+     */
+    void layerNormBackward(Tensor x, Tensor weight, float eps, Tensor dy, Tensor dx);
 
     /** out = x / sqrt(mean(x²) + eps) · weight, per row; weight [1, cols]; out may be x. */
     void rmsNorm(Tensor x, Tensor weight, float eps, Tensor out);
 
-    /** Fused residual add: x += delta, then out = rmsNorm(x); out may be x. */
-    void addRmsNorm(Tensor x, Tensor delta, Tensor weight, float eps, Tensor out);
+    /** Backward of {@link #rmsNorm}: with rstd = 1/sqrt(mean(x²) + eps), g = dy·weight: dx += rstd · (g - x · rstd² · mean(g·x)). */
+    void rmsNormBackward(Tensor x, Tensor weight, float eps, Tensor dy, Tensor dx);
 
-    /** x = x · Φ(x) = 0.5·x·(1 + erf(x/√2)) in place: exact GELU (HF "gelu"). */
-    void gelu(Tensor x);
+    /** out = x · Φ(x) = 0.5·x·(1 + erf(x/√2)): exact GELU (HF "gelu"); out may be x. */
+    void gelu(Tensor x, Tensor out);
 
-    /** out = silu(gate) · up = gate / (1 + e^-gate) · up (SwiGLU); all [rows, cols]. */
+    /** Backward of {@link #gelu}: dx = dy · (Φ(x) + x·φ(x)), φ the standard normal density; dx may be dy. */
+    void geluBackward(Tensor x, Tensor dy, Tensor dx);
+
+    /** out = silu(gate) · up = gate / (1 + e^-gate) · up (SwiGLU); all [rows, cols]; out may be gate or up. */
     void siluMul(Tensor gate, Tensor up, Tensor out);
+
+    /**
+     * Backward of {@link #siluMul}, with s = sigmoid(gate): dUp = dy · silu(gate),
+     * dGate = dy · up · s · (1 + gate · (1 - s)). dGate and dUp may not alias the inputs.
+     */
+    void siluMulBackward(Tensor gate, Tensor up, Tensor dy, Tensor dGate, Tensor dUp);
 
     /**
      * Rotary embedding in place on the first {@code dims} of every head, rotate-half convention: with
      * n = dims/2, c = cos[pos, i], s = sin[pos, i] for i &lt; n:
      * (x[i], x[i+n]) ← (x[i]·c - x[i+n]·s, x[i+n]·c + x[i]·s). cos, sin [maxPositions, n].
+     * {@code inverse} rotates by the opposite angle (s → -s): the backward of a rotation is its transpose.
      */
-    void rotary(Packing p, Heads heads, int dims, Tensor cos, Tensor sin);
+    void rotary(Packing p, Heads heads, int dims, Tensor cos, Tensor sin, boolean inverse);
 
     /**
      * Scaled dot-product attention per sequence and query head h (key/value head h / (Hq/Hkv), GQA):
@@ -84,8 +128,21 @@ public interface Backend extends AutoCloseable {
      */
     void attention(Packing p, Heads q, Heads k, Heads v, boolean causal, float scale, Tensor out);
 
+    /**
+     * Backward of {@link #attention} for dOut [tokens, Hq·D], recomputing P = softmax(S) per sequence
+     * and head: dP = dO·Vᵀ, dS = P·(dP - rowsum(P·dP)), dQ = scale·dS·K, dK = scale·dSᵀ·Q, dV = Pᵀ·dO,
+     * a key/value head's gradients summed over the query heads of its group. dq, dk, dv are overwritten
+     * (all their heads' columns, every row); they may be views of one tensor (GPT-NeoX's fused layout)
+     * but must not overlap q, k, v or dOut.
+     */
+    void attentionBackward(Packing p, Heads q, Heads k, Heads v, boolean causal, float scale, Tensor dOut,
+                           Heads dq, Heads dk, Heads dv);
+
     /** out [seqs, cols] = one vector per sequence of x [tokens, cols] (see {@link Pooling}). */
     void pool(Packing p, Tensor x, Pooling how, Tensor out);
+
+    /** Backward of {@link #pool}: dx [tokens, cols] = dPooled [seqs, cols] spread back to the rows it read (0 elsewhere). */
+    void poolBackward(Packing p, Pooling how, Tensor dPooled, Tensor dx);
 
     @Override
     void close();

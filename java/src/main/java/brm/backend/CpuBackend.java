@@ -2,7 +2,6 @@ package brm.backend;
 
 import brm.cpu.Gemm;
 import brm.cpu.Parallel;
-import brm.lora.LoraLayer;
 
 import java.util.Arrays;
 
@@ -55,16 +54,14 @@ public final class CpuBackend implements Backend {
         }
     }
 
-    private record CpuWeight(Gemm.PackedWeight packed, float[] bias) implements Weight {
+    /** transposed: Wᵀ packed as a weight [in, out], for backward's dy·W; null when not prepared for backward. */
+    private record CpuWeight(Gemm.PackedWeight packed, Gemm.PackedWeight transposed, float[] bias) implements Weight {
         @Override
         public int out() { return packed.out(); }
 
         @Override
         public int in() { return packed.in(); }
     }
-
-    /** A [r, in] packed; B [out, r] row-major, used transposed. */
-    private record CpuLora(Gemm.PackedWeight a, float[] b, int r, int out, float scale) implements Lora {}
 
     private static CpuTensor cpu(Tensor t) {
         return (CpuTensor) t;
@@ -98,39 +95,78 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void write(float[] values, Tensor t) {
+        if (values.length != t.rows() * t.cols()) throw new IllegalArgumentException(values.length + " values for [" + t.rows() + ", " + t.cols() + "]");
+        System.arraycopy(values, 0, cpu(t).data, 0, values.length);
+    }
+
+    @Override
     public float[] download(Tensor t) {
         return Arrays.copyOf(cpu(t).data, t.rows() * t.cols());
     }
 
     @Override
-    public Weight weight(float[] w, float[] bias, int out, int in) {
-        if (bias != null && bias.length != out) throw new IllegalArgumentException("bias has " + bias.length + " values, not " + out);
-        return new CpuWeight(Gemm.pack(w, out, in), bias == null ? null : bias.clone());
+    public void zero(Tensor t) {
+        Arrays.fill(cpu(t).data, 0, t.rows() * t.cols(), 0f);
     }
 
     @Override
-    public Lora lora(LoraLayer l) {
-        return new CpuLora(Gemm.pack(l.a(), l.r(), l.in()), l.b().clone(), l.r(), l.out(), l.scale());
+    public Weight weight(float[] w, float[] bias, int out, int in, boolean backward) {
+        if (bias != null && bias.length != out) throw new IllegalArgumentException("bias has " + bias.length + " values, not " + out);
+        return new CpuWeight(Gemm.pack(w, out, in), backward ? Gemm.pack(transpose(w, out, in), in, out) : null,
+                bias == null ? null : bias.clone());
+    }
+
+    private static float[] transpose(float[] w, int rows, int cols) {
+        float[] t = new float[w.length];
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < cols; j++) t[j * rows + i] = w[i * cols + j];
+        return t;
+    }
+
+    private static void checkLinear(Tensor x, Weight w, Lora lora, Tensor y) {
+        int rows = x.rows(), in = w.in(), out = w.out();
+        if (x.cols() != in || y.cols() != out || y.rows() != rows || (lora != null && (lora.b().rows() != out || lora.a().cols() != in)))
+            throw new IllegalArgumentException("linear [" + rows + ", " + x.cols() + "] · [" + out + ", " + in + "]ᵀ -> [" + y.rows() + ", " + y.cols() + "]");
+    }
+
+    /** Scratch for the LoRA bottleneck x·Aᵀ [rows, r] of {@link #linear}. */
+    private float[] loraScratch(int size) {
+        if (loraScratch.length < size) loraScratch = new float[size];
+        return loraScratch;
     }
 
     @Override
     public void linear(Tensor x, Weight w, Lora lora, Tensor y) {
+        checkLinear(x, w, lora, y);
         CpuWeight cw = (CpuWeight) w;
-        CpuLora cl = (CpuLora) lora;
         int rows = x.rows(), in = w.in(), out = w.out();
-        if (x.cols() != in || y.cols() != out || y.rows() != rows || (cl != null && (cl.out != out || cl.a.in() != in)))
-            throw new IllegalArgumentException("linear [" + rows + ", " + x.cols() + "] · [" + out + ", " + in + "]ᵀ -> [" + y.rows() + ", " + y.cols() + "]");
         float[] xd = cpu(x).data, yd = cpu(y).data;
-        if (cl != null && loraScratch.length < rows * cl.r) loraScratch = new float[rows * cl.r];
-        float[] t = loraScratch;
+        if (lora == null) {
+            chunks(rows, (from, to) -> Gemm.linear(xd, from * in, to - from, cw.packed, cw.bias, yd, from * out));
+            return;
+        }
+        int r = lora.r();
+        float[] a = cpu(lora.a()).data, b = cpu(lora.b()).data, t = loraScratch(rows * r);
         chunks(rows, (from, to) -> {
             Gemm.linear(xd, from * in, to - from, cw.packed, cw.bias, yd, from * out);
-            if (cl != null) {
-                Gemm.linear(xd, from * in, to - from, cl.a, null, t, from * cl.r);
-                Gemm.sgemm(false, true, to - from, out, cl.r, cl.scale, t, from * cl.r, cl.r, cl.b, 0, cl.r,
-                        1f, yd, from * out, out);
-            }
+            Gemm.sgemm(false, true, to - from, r, in, 1f, xd, from * in, in, a, 0, in, 0f, t, from * r, r);
+            Gemm.sgemm(false, true, to - from, out, r, lora.scale(), t, from * r, r, b, 0, r, 1f, yd, from * out, out);
         });
+    }
+
+    @Override
+    public void linearBackward(Tensor x, Weight w, Lora lora, Tensor dy, Tensor dx, Tensor dA, Tensor dB) {
+        throw new UnsupportedOperationException("linearBackward");
+    }
+
+    @Override
+    public void matmul(Tensor a, boolean transA, Tensor b, boolean transB, float alpha, float beta, Tensor c) {
+        int m = transA ? a.cols() : a.rows(), k = transA ? a.rows() : a.cols();
+        int kb = transB ? b.cols() : b.rows(), n = transB ? b.rows() : b.cols();
+        if (k != kb || c.rows() != m || c.cols() != n)
+            throw new IllegalArgumentException("matmul [" + m + ", " + k + "] · [" + kb + ", " + n + "] -> [" + c.rows() + ", " + c.cols() + "]");
+        Gemm.sgemm(par, transA, transB, m, n, k, alpha, cpu(a).data, 0, a.cols(), cpu(b).data, 0, b.cols(), beta, cpu(c).data, 0, c.cols());
     }
 
     @Override
@@ -154,11 +190,12 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void add(Tensor x, Tensor delta) {
-        sameShape(x, delta);
-        float[] xd = cpu(x).data, dd = cpu(delta).data;
-        int cols = x.cols();
-        chunks(x.rows(), (from, to) -> CpuKernels.add(xd, from * cols, dd, from * cols, (to - from) * cols));
+    public void add(Tensor a, Tensor b, Tensor out) {
+        sameShape(a, b);
+        sameShape(a, out);
+        float[] ad = cpu(a).data, bd = cpu(b).data, od = cpu(out).data;
+        int cols = a.cols();
+        chunks(a.rows(), (from, to) -> CpuKernels.add(ad, from * cols, bd, from * cols, od, from * cols, (to - from) * cols));
     }
 
     @Override
@@ -168,17 +205,6 @@ public final class CpuBackend implements Backend {
         int n = x.cols();
         chunks(x.rows(), (from, to) -> {
             for (int r = from; r < to; r++) CpuKernels.layerNorm(xd, r * n, w, b, eps, od, r * n, n);
-        });
-    }
-
-    @Override
-    public void addLayerNorm(Tensor x, Tensor delta, Tensor weight, Tensor bias, float eps, Tensor out) {
-        sameShape(x, delta);
-        sameShape(x, out);
-        float[] xd = cpu(x).data, dd = cpu(delta).data, w = cpu(weight).data, b = cpu(bias).data, od = cpu(out).data;
-        int n = x.cols();
-        chunks(x.rows(), (from, to) -> {
-            for (int r = from; r < to; r++) CpuKernels.addLayerNorm(xd, r * n, dd, r * n, w, b, eps, od, r * n, n);
         });
     }
 
@@ -193,21 +219,42 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void addRmsNorm(Tensor x, Tensor delta, Tensor weight, float eps, Tensor out) {
-        sameShape(x, delta);
+    public void gelu(Tensor x, Tensor out) {
         sameShape(x, out);
-        float[] xd = cpu(x).data, dd = cpu(delta).data, w = cpu(weight).data, od = cpu(out).data;
-        int n = x.cols();
-        chunks(x.rows(), (from, to) -> {
-            for (int r = from; r < to; r++) CpuKernels.addRmsNorm(xd, r * n, dd, r * n, w, eps, od, r * n, n);
-        });
+        float[] xd = cpu(x).data, od = cpu(out).data;
+        int cols = x.cols();
+        chunks(x.rows(), (from, to) -> CpuKernels.gelu(xd, from * cols, od, from * cols, (to - from) * cols));
     }
 
     @Override
-    public void gelu(Tensor x) {
-        float[] xd = cpu(x).data;
-        int cols = x.cols();
-        chunks(x.rows(), (from, to) -> CpuKernels.gelu(xd, from * cols, (to - from) * cols));
+    public void geluBackward(Tensor x, Tensor dy, Tensor dx) {
+        throw new UnsupportedOperationException("geluBackward");
+    }
+
+    @Override
+    public void layerNormBackward(Tensor x, Tensor weight, float eps, Tensor dy, Tensor dx) {
+        throw new UnsupportedOperationException("layerNormBackward");
+    }
+
+    @Override
+    public void rmsNormBackward(Tensor x, Tensor weight, float eps, Tensor dy, Tensor dx) {
+        throw new UnsupportedOperationException("rmsNormBackward");
+    }
+
+    @Override
+    public void siluMulBackward(Tensor gate, Tensor up, Tensor dy, Tensor dGate, Tensor dUp) {
+        throw new UnsupportedOperationException("siluMulBackward");
+    }
+
+    @Override
+    public void attentionBackward(Packing p, Heads q, Heads k, Heads v, boolean causal, float scale, Tensor dOut,
+                                  Heads dq, Heads dk, Heads dv) {
+        throw new UnsupportedOperationException("attentionBackward");
+    }
+
+    @Override
+    public void poolBackward(Packing p, Pooling how, Tensor dPooled, Tensor dx) {
+        throw new UnsupportedOperationException("poolBackward");
     }
 
     @Override
@@ -220,16 +267,17 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void rotary(Packing p, Heads heads, int dims, Tensor cos, Tensor sin) {
+    public void rotary(Packing p, Heads heads, int dims, Tensor cos, Tensor sin, boolean inverse) {
         int half = dims / 2;
         if (dims % 2 != 0 || dims > heads.dim() || cos.cols() != half || sin.cols() != half || heads.tensor().rows() != p.tokens())
             throw new IllegalArgumentException("rotary over " + dims + " of " + heads.dim() + " dims, tables of " + cos.cols());
         float[] xd = cpu(heads.tensor()).data, c = cpu(cos).data, s = cpu(sin).data;
         int cols = heads.tensor().cols();
+        float sign = inverse ? -1f : 1f;
         chunks(p.tokens(), (from, to) -> {
             for (int r = from; r < to; r++)
                 for (int h = 0; h < heads.count(); h++)
-                    CpuKernels.rotate(xd, r * cols + heads.offset() + h * heads.stride(), half, c, s, p.positions()[r] * half);
+                    CpuKernels.rotate(xd, r * cols + heads.offset() + h * heads.stride(), half, c, s, p.positions()[r] * half, sign);
         });
     }
 

@@ -94,44 +94,20 @@ final class CpuKernels {
 
     /** x[xo..xo+n) += d[dO..dO+n). */
     static void add(float[] x, int xo, float[] d, int dO, int n) {
-        for (int i = 0; i < n; i += S.length()) {
-            var m = tail(i, n);
-            FloatVector.fromArray(S, x, xo + i, m).add(FloatVector.fromArray(S, d, dO + i, m)).intoArray(x, xo + i, m);
-        }
+        add(x, xo, d, dO, x, xo, n);
     }
 
-    /** x += d, returning Σ x (after the add): the first pass of the fused residual-add norms. */
-    private static float addSum(float[] x, int xo, float[] d, int dO, int n) {
-        FloatVector acc = FloatVector.zero(S);
+    /** out[oo..oo+n) = a[ao..ao+n) + b[bo..bo+n); out may be a or b. */
+    static void add(float[] a, int ao, float[] b, int bo, float[] out, int oo, int n) {
         for (int i = 0; i < n; i += S.length()) {
             var m = tail(i, n);
-            var v = FloatVector.fromArray(S, x, xo + i, m).add(FloatVector.fromArray(S, d, dO + i, m));
-            v.intoArray(x, xo + i, m);
-            acc = acc.add(v);
+            FloatVector.fromArray(S, a, ao + i, m).add(FloatVector.fromArray(S, b, bo + i, m)).intoArray(out, oo + i, m);
         }
-        return Lanes.sum(acc);
-    }
-
-    /** x += d, returning Σ x² (after the add). */
-    private static float addSumSquares(float[] x, int xo, float[] d, int dO, int n) {
-        FloatVector acc = FloatVector.zero(S);
-        for (int i = 0; i < n; i += S.length()) {
-            var m = tail(i, n);
-            var v = FloatVector.fromArray(S, x, xo + i, m).add(FloatVector.fromArray(S, d, dO + i, m));
-            v.intoArray(x, xo + i, m);
-            acc = v.fma(v, acc);
-        }
-        return Lanes.sum(acc);
     }
 
     /** out[oo..oo+n) = layerNorm(x[xo..xo+n)) with weight w[n], bias b[n]; out may be x. */
     static void layerNorm(float[] x, int xo, float[] w, float[] b, float eps, float[] out, int oo, int n) {
         normalize(x, xo, sum(x, xo, n) / n, w, b, eps, out, oo, n);
-    }
-
-    /** x += d, then out = layerNorm(x); out may be x. */
-    static void addLayerNorm(float[] x, int xo, float[] d, int dO, float[] w, float[] b, float eps, float[] out, int oo, int n) {
-        normalize(x, xo, addSum(x, xo, d, dO, n) / n, w, b, eps, out, oo, n);
     }
 
     private static void normalize(float[] x, int xo, float mean, float[] w, float[] b, float eps, float[] out, int oo, int n) {
@@ -155,11 +131,6 @@ final class CpuKernels {
         scaleByWeight(x, xo, dot(x, xo, x, xo, n), w, eps, out, oo, n);
     }
 
-    /** x += d, then out = rmsNorm(x); out may be x. */
-    static void addRmsNorm(float[] x, int xo, float[] d, int dO, float[] w, float eps, float[] out, int oo, int n) {
-        scaleByWeight(x, xo, addSumSquares(x, xo, d, dO, n), w, eps, out, oo, n);
-    }
-
     private static void scaleByWeight(float[] x, int xo, float sumSquares, float[] w, float eps, float[] out, int oo, int n) {
         float inv = (float) (1 / Math.sqrt(sumSquares / n + eps));
         for (int i = 0; i < n; i += S.length()) {
@@ -168,13 +139,13 @@ final class CpuKernels {
         }
     }
 
-    /** x[o..o+n) = gelu(x) in place (exact, erf-based). */
-    static void gelu(float[] x, int o, int n) {
+    /** out[oo..oo+n) = gelu(x[xo..xo+n)) (exact, erf-based); out may be x. */
+    static void gelu(float[] x, int xo, float[] out, int oo, int n) {
         int full = S.loopBound(n);
-        for (int i = 0; i < full; i += S.length()) gelu(FloatVector.fromArray(S, x, o + i)).intoArray(x, o + i);
+        for (int i = 0; i < full; i += S.length()) gelu(FloatVector.fromArray(S, x, xo + i)).intoArray(out, oo + i);
         if (full < n) {
             var m = tail(full, n);
-            gelu(FloatVector.fromArray(S, x, o + full, m)).intoArray(x, o + full, m);
+            gelu(FloatVector.fromArray(S, x, xo + full, m)).intoArray(out, oo + full, m);
         }
     }
 
@@ -201,14 +172,17 @@ final class CpuKernels {
         }
     }
 
-    /** Rotate-half rotary on x[o..o+2h): pairs (x[o+i], x[o+h+i]) rotated by (cos, sin)[co+i], i &lt; h. */
-    static void rotate(float[] x, int o, int h, float[] cos, float[] sin, int co) {
+    /**
+     * Rotate-half rotary on x[o..o+2h): pairs (x[o+i], x[o+h+i]) rotated by (cos, sign·sin)[co+i], i &lt; h;
+     * sign -1 is the inverse rotation.
+     */
+    static void rotate(float[] x, int o, int h, float[] cos, float[] sin, int co, float sign) {
         for (int i = 0; i < h; i += S.length()) {
             var m = tail(i, h);
             var x1 = FloatVector.fromArray(S, x, o + i, m);
             var x2 = FloatVector.fromArray(S, x, o + h + i, m);
             var c = FloatVector.fromArray(S, cos, co + i, m);
-            var s = FloatVector.fromArray(S, sin, co + i, m);
+            var s = FloatVector.fromArray(S, sin, co + i, m).mul(sign);
             x1.mul(c).sub(x2.mul(s)).intoArray(x, o + i, m);
             x2.mul(c).add(x1.mul(s)).intoArray(x, o + h + i, m);
         }
