@@ -13,7 +13,10 @@ import brm.backend.Tensor;
  *   y = out(o)
  * The projections are either GPT-NeoX's fused query_key_value, whose output [rows, H·3D] holds per
  * head its q, k and v side by side, or three (Llama q/k/v_proj, BERT query/key/value).
- * Scratch: workspace buffers "attention.qkv" or "attention.q/k/v", and "attention.context".
+ * Backward: dO = dy·∂out; (dq, dk, dv) = attention'(dO) (softmax recomputed by the backend);
+ * dq, dk ← rotaryᵀ (the inverse rotation); dx = Σ dproj·∂proj.
+ * Workspace buffers (kept for backward): "attention.qkv" or "attention.q/k/v" (after rotary),
+ * "attention.context".
  */
 public final class Attention {
     private final Backend backend;
@@ -48,32 +51,71 @@ public final class Attention {
         return new Attention(backend, null, q, k, v, out, rotary, heads, kvHeads, dim, causal);
     }
 
+    private float scale() {
+        return (float) (1 / Math.sqrt(dim));
+    }
+
+    /** The q, k, v heads inside the workspace buffers {@code ws} names with {@code prefix} ("attention." or "attention.d"). */
+    private Heads[] heads(Workspace ws, String prefix, int rows) {
+        if (qkv != null) {
+            Tensor t = ws.get(prefix + "qkv", rows, 3 * heads * dim);
+            return new Heads[] {new Heads(t, 0, 3 * dim, heads, dim), new Heads(t, dim, 3 * dim, heads, dim), new Heads(t, 2 * dim, 3 * dim, heads, dim)};
+        }
+        return new Heads[] {Heads.packed(ws.get(prefix + "q", rows, heads * dim), heads, dim),
+                Heads.packed(ws.get(prefix + "k", rows, kvHeads * dim), kvHeads, dim),
+                Heads.packed(ws.get(prefix + "v", rows, kvHeads * dim), kvHeads, dim)};
+    }
+
     /** y [tokens, hidden] = attention(x [tokens, hidden]) within each sequence of p. */
     public void forward(Packing p, Tensor x, Workspace ws, Tensor y) {
         int rows = x.rows();
-        Heads qh, kh, vh;
+        Heads[] h = heads(ws, "attention.", rows);
         if (qkv != null) {
-            Tensor t = ws.get("attention.qkv", rows, 3 * heads * dim);
-            qkv.forward(x, t);
-            qh = new Heads(t, 0, 3 * dim, heads, dim);
-            kh = new Heads(t, dim, 3 * dim, heads, dim);
-            vh = new Heads(t, 2 * dim, 3 * dim, heads, dim);
+            qkv.forward(x, h[0].tensor());
         } else {
-            qh = project(q, x, ws.get("attention.q", rows, heads * dim), heads);
-            kh = project(k, x, ws.get("attention.k", rows, kvHeads * dim), kvHeads);
-            vh = project(v, x, ws.get("attention.v", rows, kvHeads * dim), kvHeads);
+            q.forward(x, h[0].tensor());
+            k.forward(x, h[1].tensor());
+            v.forward(x, h[2].tensor());
         }
         if (rotary != null) {
-            rotary.apply(p, qh);
-            rotary.apply(p, kh);
+            rotary.apply(p, h[0]);
+            rotary.apply(p, h[1]);
         }
         Tensor context = ws.get("attention.context", rows, heads * dim);
-        backend.attention(p, qh, kh, vh, causal, (float) (1 / Math.sqrt(dim)), context);
+        backend.attention(p, h[0], h[1], h[2], causal, scale(), context);
         out.forward(context, y);
     }
 
-    private Heads project(Linear projection, Tensor x, Tensor t, int count) {
-        projection.forward(x, t);
-        return Heads.packed(t, count, dim);
+    public boolean trainable() {
+        return out.trainable() || inputsTrainable();
+    }
+
+    private boolean inputsTrainable() {
+        return qkv != null ? qkv.trainable() : q.trainable() || k.trainable() || v.trainable();
+    }
+
+    /**
+     * Backward of the last {@link #forward} on x (its buffers still in ws) for dy [tokens, hidden]:
+     * LoRA gradients +=, and dx += d/dx when dx is non-null. dx may be dy. grads: scratch.
+     */
+    public void backward(Packing p, Tensor x, Workspace ws, Workspace grads, Tensor dy, Tensor dx) {
+        int rows = x.rows();
+        boolean throughInputs = dx != null || inputsTrainable();
+        Tensor dContext = throughInputs ? grads.zeroed("attention.dcontext", rows, heads * dim) : null;
+        out.backward(ws.get("attention.context", rows, heads * dim), dy, dContext);
+        if (!throughInputs) return;
+        Heads[] h = heads(ws, "attention.", rows), d = heads(grads, "attention.d", rows);
+        backend.attentionBackward(p, h[0], h[1], h[2], causal, scale(), dContext, d[0], d[1], d[2]);
+        if (rotary != null) {
+            rotary.invert(p, d[0]);
+            rotary.invert(p, d[1]);
+        }
+        if (qkv != null) {
+            qkv.backward(x, d[0].tensor(), dx);
+        } else {
+            q.backward(x, d[0].tensor(), dx);
+            k.backward(x, d[1].tensor(), dx);
+            v.backward(x, d[2].tensor(), dx);
+        }
     }
 }

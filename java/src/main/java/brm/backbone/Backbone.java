@@ -1,16 +1,19 @@
 package brm.backbone;
 
-import brm.backend.Backend;
 import brm.backend.Packing;
 import brm.backend.Tensor;
 
 /**
  * The transformer of a model without its head: token ids in, last hidden states out, for a batch
  * in the packed layout of {@link Packing}. One implementation per architecture, written once
- * against {@link Backend}.
+ * against {@link brm.backend.Backend}.
+ *
+ * Built from {@link Linears} in training mode, a backbone keeps every layer's activations of the
+ * last forward (each layer has its own {@link Workspace}) so that {@link #backward} can follow;
+ * otherwise all layers share one workspace and backward is refused.
  */
 public sealed interface Backbone permits GptNeoX, Llama, Bert {
-    static Backbone load(ModelConfig config, Checkpoint checkpoint, Linears linears, Backend backend) {
+    static Backbone load(ModelConfig config, Checkpoint checkpoint, Linears linears, brm.backend.Backend backend) {
         return switch (config) {
             case GptNeoXConfig c -> GptNeoX.load(c, checkpoint, linears, backend);
             case LlamaConfig c -> Llama.load(c, checkpoint, linears, backend);
@@ -26,4 +29,11 @@ public sealed interface Backbone permits GptNeoX, Llama, Bert {
      * The tensor is a workspace buffer, valid until the next call.
      */
     Tensor forward(Packing p, int[] ids);
+
+    /**
+     * Backpropagates dHidden [tokens, hidden], the gradient of the last {@link #forward}'s output, to
+     * the trained LoRA updates (their gradients accumulate). Layers below the lowest trained one are
+     * skipped, as is the gradient of the embeddings (frozen). dHidden may be overwritten.
+     */
+    void backward(Packing p, Tensor dHidden);
 }

@@ -36,6 +36,6 @@ public record Embeddings(Backend backend, Tensor words, Tensor positions, LayerN
         backend.embed(ids, words, out);
         if (positions == null) return;
         backend.addPositions(p, positions, out);
-        norm.forward(out, null, out);
+        norm.forward(out, out);
     }
 }

@@ -5,9 +5,10 @@ import brm.backend.Tensor;
 
 /**
  * nn.LayerNorm over the last dimension n: y = (x - μ) / √(σ² + ε) · weight + bias, with μ and σ² the
- * mean and biased variance of the row. weight, bias [1, n].
+ * mean and biased variance of the row. weight, bias [1, n], frozen.
+ * Backward: with x̂ = (x - μ)·rstd, g = dy·weight: dx = rstd · (g - mean(g) - x̂·mean(g·x̂)).
  */
-public record LayerNorm(Backend backend, Tensor weight, Tensor bias, float eps) {
+public record LayerNorm(Backend backend, Tensor weight, Tensor bias, float eps) implements Norm {
     /** Reads {@code path.weight} and {@code path.bias} [n] (or the old TF-converted names {@code gamma}, {@code beta}). */
     static LayerNorm load(Backend backend, Checkpoint c, String path, int n, double eps) {
         boolean old = !c.contains(path + ".weight") && c.contains(path + ".gamma");
@@ -16,9 +17,13 @@ public record LayerNorm(Backend backend, Tensor weight, Tensor bias, float eps) 
         return new LayerNorm(backend, backend.upload(w, 1, n), backend.upload(b, 1, n), (float) eps);
     }
 
-    /** out [rows, n] = layerNorm(x + residual), adding residual into x first when non-null; out may be x. */
-    public void forward(Tensor x, Tensor residual, Tensor out) {
-        if (residual != null) backend.add(x, residual, x);
+    @Override
+    public void forward(Tensor x, Tensor out) {
         backend.layerNorm(x, weight, bias, eps, out);
+    }
+
+    @Override
+    public void backward(Tensor x, Tensor dy, Tensor dx) {
+        backend.layerNormBackward(x, weight, eps, dy, dx);
     }
 }

@@ -5,25 +5,33 @@ import brm.backend.Backend;
 import brm.lora.LoraAdapter;
 import brm.lora.LoraLayer;
 
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
  * Builds the {@link Linear}s of one model: shapes come from {@link ModelConfig#linearModules()}
  * (the one list of a model's linears), weights from the checkpoint, LoRA updates from the adapter.
  * An adapter layer that names no linear of the model, or has other dimensions, is refused.
+ *
+ * With {@code training}, every weight is also prepared for backward and every LoRA update gets
+ * gradient tensors; {@link #trained()} lists them in model order.
  */
 public final class Linears {
     private final Map<String, LinearModule> modules = new LinkedHashMap<>();
     private final Checkpoint checkpoint;
     private final Backend backend;
     private final LoraAdapter adapter;
+    private final boolean training;
+    private final List<Linear> trained = new ArrayList<>();
 
-    public Linears(ModelConfig config, Checkpoint checkpoint, Backend backend, LoraAdapter adapter) {
+    public Linears(ModelConfig config, Checkpoint checkpoint, Backend backend, LoraAdapter adapter, boolean training) {
         for (LinearModule m : config.linearModules()) modules.put(m.path(), m);
         this.checkpoint = checkpoint;
         this.backend = backend;
         this.adapter = adapter;
+        this.training = training;
         if (adapter == null) return;
         for (LoraLayer l : adapter.layers().values()) {
             LinearModule m = modules.get(l.module());
@@ -36,28 +44,28 @@ public final class Linears {
         }
     }
 
+    public boolean training() {
+        return training;
+    }
+
     /** The linear at {@code path}, W [out, in] (+ bias [out]) read from the checkpoint. */
     public Linear load(String path) {
-        LinearModule m = module(path);
-        float[] w = checkpoint.floats(path + ".weight", m.out(), m.in());
-        float[] b = m.bias() ? checkpoint.floats(path + ".bias", m.out()) : null;
-        return build(m, w, b);
-    }
-
-    /** The linear at {@code path} with W [out, in] given (no bias): a head that does not come from the checkpoint. */
-    public Linear of(String path, float[] w) {
-        return build(module(path), w, null);
-    }
-
-    private LinearModule module(String path) {
         LinearModule m = modules.get(path);
         if (m == null) throw new IllegalArgumentException("no linear " + path + " in this model");
-        return m;
+        float[] w = checkpoint.floats(path + ".weight", m.out(), m.in());
+        float[] b = m.bias() ? checkpoint.floats(path + ".bias", m.out()) : null;
+        LoraLayer l = adapter == null ? null : adapter.layer(m.path());
+        Backend.Lora lora = l == null ? null
+                : new Backend.Lora(backend.upload(l.a(), l.r(), l.in()), backend.upload(l.b(), l.out(), l.r()), l.scale());
+        Linear.Gradient gradient = lora == null || !training ? null
+                : new Linear.Gradient(backend.allocate(l.r(), l.in()), backend.allocate(l.out(), l.r()));
+        Linear linear = new Linear(backend, m, backend.weight(w, b, m.out(), m.in(), training), lora, gradient);
+        if (gradient != null) trained.add(linear);
+        return linear;
     }
 
-    private Linear build(LinearModule m, float[] w, float[] b) {
-        LoraLayer l = adapter == null ? null : adapter.layer(m.path());
-        return new Linear(backend, m, backend.weight(w, b, m.out(), m.in(), false),
-                l == null ? null : new Backend.Lora(backend.upload(l.a(), l.r(), l.in()), backend.upload(l.b(), l.out(), l.r()), l.scale()));
+    /** The linears loaded so far whose LoRA updates train, in load (model) order. */
+    public List<Linear> trained() {
+        return List.copyOf(trained);
     }
 }

@@ -8,37 +8,26 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Llama (transformers' LlamaModel), pre-RMSNorm decoder:
- *   x = embed_tokens[ids]
- *   per layer: x = x + o_proj(attention(input_layernorm(x)))   (q/k/v_proj, full rotary, causal, GQA)
- *              x = x + down(silu(gate(n)) · up(n)), n = post_attention_layernorm(x)
- *   h = norm(x)
- * Each residual add is fused into the norm that follows it.
+ * Llama (transformers' LlamaModel): the pre-RMSNorm {@link Decoder} with embed_tokens,
+ * input_layernorm / post_attention_layernorm, attention with q/k/v/o_proj (full rotary, causal,
+ * GQA), the SwiGLU MLP gate/up/down_proj, the sequential residual, and norm.
  */
 public final class Llama implements Backbone {
-    private record Layer(RmsNorm inputNorm, RmsNorm postAttentionNorm, Attention attention, SwiGluMlp mlp) {}
-
     private final LlamaConfig config;
-    private final Embeddings embeddings;
-    private final List<Layer> layers;
-    private final RmsNorm finalNorm;
-    private final Workspace ws;
+    private final Decoder decoder;
 
-    private Llama(LlamaConfig config, Backend backend, Embeddings embeddings, List<Layer> layers, RmsNorm finalNorm) {
+    private Llama(LlamaConfig config, Decoder decoder) {
         this.config = config;
-        this.embeddings = embeddings;
-        this.layers = layers;
-        this.finalNorm = finalNorm;
-        this.ws = new Workspace(backend);
+        this.decoder = decoder;
     }
 
     static Llama load(LlamaConfig c, Checkpoint ckpt, Linears linears, Backend backend) {
         int hidden = c.hiddenSize();
         Rotary rotary = Rotary.create(backend, c.headDim(), c.ropeTheta(), c.maxPositionEmbeddings());
-        List<Layer> layers = new ArrayList<>();
+        List<Decoder.Layer> layers = new ArrayList<>();
         for (int i = 0; i < c.numLayers(); i++) {
             String l = c.prefix() + "layers." + i + ".";
-            layers.add(new Layer(
+            layers.add(new Decoder.Layer(
                     RmsNorm.load(backend, ckpt, l + "input_layernorm", hidden, c.rmsNormEps()),
                     RmsNorm.load(backend, ckpt, l + "post_attention_layernorm", hidden, c.rmsNormEps()),
                     Attention.separate(backend, linears.load(l + "self_attn.q_proj"), linears.load(l + "self_attn.k_proj"),
@@ -47,10 +36,11 @@ public final class Llama implements Backbone {
                     new SwiGluMlp(backend, linears.load(l + "mlp.gate_proj"), linears.load(l + "mlp.up_proj"),
                             linears.load(l + "mlp.down_proj"))));
         }
-        return new Llama(c, backend,
+        return new Llama(c, new Decoder(backend,
                 Embeddings.words(backend, ckpt, c.prefix() + "embed_tokens.weight", c.vocabSize(), hidden),
-                List.copyOf(layers),
-                RmsNorm.load(backend, ckpt, c.prefix() + "norm", hidden, c.rmsNormEps()));
+                layers,
+                RmsNorm.load(backend, ckpt, c.prefix() + "norm", hidden, c.rmsNormEps()),
+                false, hidden, linears.training()));
     }
 
     @Override
@@ -60,20 +50,11 @@ public final class Llama implements Backbone {
 
     @Override
     public Tensor forward(Packing p, int[] ids) {
-        int n = p.tokens(), hidden = config.hiddenSize();
-        Tensor x = ws.get("x", n, hidden), normed = ws.get("normed", n, hidden);
-        Tensor attn = ws.get("attention", n, hidden), mlp = ws.get("mlp", n, hidden);
-        embeddings.forward(p, ids, x);
-        Tensor pending = null;
-        for (Layer l : layers) {
-            l.inputNorm.forward(x, pending, normed);
-            l.attention.forward(p, normed, ws, attn);
-            l.postAttentionNorm.forward(x, attn, normed);
-            l.mlp.forward(normed, ws, mlp);
-            pending = mlp;
-        }
-        Tensor out = ws.get("out", n, hidden);
-        finalNorm.forward(x, pending, out);
-        return out;
+        return decoder.forward(p, ids);
+    }
+
+    @Override
+    public void backward(Packing p, Tensor dHidden) {
+        decoder.backward(p, dHidden);
     }
 }

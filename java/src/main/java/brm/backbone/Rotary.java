@@ -30,4 +30,9 @@ public record Rotary(Backend backend, Tensor cos, Tensor sin, int dims) {
     public void apply(Packing p, Heads heads) {
         backend.rotary(p, heads, dims, cos, sin, false);
     }
+
+    /** The transpose of {@link #apply}: rotates back by the opposite angle (backward of a rotation). */
+    public void invert(Packing p, Heads heads) {
+        backend.rotary(p, heads, dims, cos, sin, true);
+    }
 }

@@ -30,4 +30,11 @@ public final class Workspace {
         }
         return t.rows() == rows ? t : t.firstRows(rows);
     }
+
+    /** {@link #get} set to zeros: for gradients that ops accumulate into. */
+    public Tensor zeroed(String name, int rows, int cols) {
+        Tensor t = get(name, rows, cols);
+        backend.zero(t);
+        return t;
+    }
 }

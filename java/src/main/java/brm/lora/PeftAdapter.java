@@ -35,7 +35,13 @@ public final class PeftAdapter {
     public static final String CONFIG = "adapter_config.json";
     public static final String WEIGHTS = "adapter_model.safetensors";
     private static final String PREFIX = "base_model.model.";
-    private static final String HEAD = PREFIX + "score.weight";
+    /** The key of a saved reward head (modules_to_save ["score"]). */
+    public static final String HEAD = PREFIX + "score.weight";
+
+    /** The key of a LoRA tensor: {@code base_model.model.<module>.lora_<A|B>.weight}. */
+    public static String loraKey(String module, String factor) {
+        return PREFIX + module + ".lora_" + factor + ".weight";
+    }
 
     private PeftAdapter() {}
 

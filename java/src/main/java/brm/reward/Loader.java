@@ -20,13 +20,22 @@ final class Loader {
         T build(ModelConfig config, Checkpoint ckpt, Linears linears, Backend backend, Backbone backbone);
     }
 
-    /** Loads dir's config.json and weights (converted to FP32) on a CPU backend; adapter may be null. */
-    static <T> T open(Path dir, LoraAdapter adapter, int threads, Build<T> build) {
-        ModelConfig config = ModelConfig.read(dir);
-        Backend backend = new CpuBackend(threads);
-        try (Checkpoint ckpt = Checkpoint.open(dir, config)) {
-            Linears linears = new Linears(config, ckpt, backend, adapter);
-            return build.build(config, ckpt, linears, backend, Backbone.load(config, ckpt, linears, backend));
+    /**
+     * Loads dir's config.json and weights (converted to FP32) on a CPU backend; adapter may be null.
+     * With training, the adapter's LoRA updates get gradients and the backbone keeps its activations.
+     */
+    static <T> T open(Path dir, LoraAdapter adapter, int threads, boolean training, Build<T> build) {
+        return open(dir, adapter, new CpuBackend(threads), training, build);
+    }
+
+    /** {@link #open(Path, LoraAdapter, int, boolean, Build)} on the given backend, which the model then owns. */
+    static <T> T open(Path dir, LoraAdapter adapter, Backend backend, boolean training, Build<T> build) {
+        try {
+            ModelConfig config = ModelConfig.read(dir);
+            try (Checkpoint ckpt = Checkpoint.open(dir, config)) {
+                Linears linears = new Linears(config, ckpt, backend, adapter, training);
+                return build.build(config, ckpt, linears, backend, Backbone.load(config, ckpt, linears, backend));
+            }
         } catch (RuntimeException e) {
             backend.close();
             throw e;
