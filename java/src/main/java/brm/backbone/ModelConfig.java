@@ -74,6 +74,18 @@ public sealed interface ModelConfig permits GptNeoXConfig, LlamaConfig, BertConf
     /** Every nn.Linear of the *ForSequenceClassification model, in module order, the score head last. */
     List<LinearModule> linearModules();
 
+    /**
+     * PEFT's default LoRA target_modules for this architecture (its
+     * TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING): what brm train targets without --targets.
+     */
+    default List<String> defaultLoraTargets() {
+        return switch (this) {
+            case GptNeoXConfig c -> List.of("query_key_value");
+            case LlamaConfig c -> List.of("q_proj", "v_proj");
+            case BertConfig c -> List.of("query", "value");
+        };
+    }
+
     /** The reward head score [1, hidden], no bias: the last entry of every {@link #linearModules()}. */
     default LinearModule score() {
         return new LinearModule("score", hiddenSize(), 1, false);

@@ -55,6 +55,8 @@ public final class LineEncoder {
             pair = new int[][] {ids(v, "chosen_ids", where), ids(v, "rejected_ids", where)};
         } else {
             String chosen = text(v, "chosen", where), rejected = text(v, "rejected", where);
+            if (chosen.isEmpty() || rejected.isEmpty())
+                throw new BrmException(where + ": \"" + (chosen.isEmpty() ? "chosen" : "rejected") + "\" is empty");
             pair = new int[][] {encodeText(v, chosen, where), encodeText(v, rejected, where)};
         }
         if (Arrays.equals(pair[0], pair[1]))

@@ -64,6 +64,19 @@ final class Args {
         throw new UsageException("--" + name + " must be a positive integer, got '" + s + "'");
     }
 
+    /** A finite number ≥ min (or > min when exclusive). */
+    static double number(CommandLine line, String name, double fallback, double min, boolean exclusive) {
+        if (!line.hasOption(name)) return fallback;
+        String s = line.getOptionValue(name);
+        try {
+            double v = Double.parseDouble(s);
+            if (Double.isFinite(v) && (exclusive ? v > min : v >= min)) return v;
+        } catch (NumberFormatException ignored) {
+            // reported below
+        }
+        throw new UsageException("--" + name + " must be a number " + (exclusive ? "> " : ">= ") + min + ", got '" + s + "'");
+    }
+
     static Long optionalLong(CommandLine line, String name) {
         if (!line.hasOption(name)) return null;
         String s = line.getOptionValue(name);

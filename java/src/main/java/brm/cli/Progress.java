@@ -9,7 +9,7 @@ import java.io.PrintStream;
 final class Progress {
     private static final long QUIET_NANOS = 2_000_000_000L, PLAIN_EVERY_NANOS = 10_000_000_000L, TTY_EVERY_NANOS = 200_000_000L;
 
-    private final String what;
+    private final String what, unit;
     private final PrintStream err = System.err;
     private final boolean terminal = System.console() != null && System.console().isTerminal();
     private final long start = System.nanoTime();
@@ -17,7 +17,13 @@ final class Progress {
     private boolean printed;
 
     Progress(String what) {
+        this(what, "lines");
+    }
+
+    /** @param unit what {@code done} counts ("lines", "pairs") */
+    Progress(String what, String unit) {
         this.what = what;
+        this.unit = unit;
     }
 
     void update(long done, long tokens) {
@@ -39,6 +45,6 @@ final class Progress {
 
     private String line(long done, long tokens, long now) {
         double seconds = Math.max(1e-9, (now - start) / 1e9);
-        return String.format("%s: %d lines, %.0f tokens/s, %.0fs", what, done, tokens / seconds, seconds);
+        return String.format("%s: %d %s, %.0f tokens/s, %.0fs", what, done, unit, tokens / seconds, seconds);
     }
 }

@@ -4,11 +4,16 @@ import brm.backbone.LinearModule;
 import brm.backbone.ModelConfig;
 
 import brm.BrmException;
+import brm.io.AtomicFiles;
+import brm.io.Jsonl;
 import brm.io.SafetensorsFile;
+import brm.io.SafetensorsWriter;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -59,6 +64,31 @@ public final class PeftAdapter {
         }
     }
 
+    /**
+     * Writes a LoRA adapter as PEFT saves one for a sequence-classification model: adapter_config.json
+     * (task SEQ_CLS, the head under modules_to_save) and adapter_model.safetensors with PEFT's key
+     * names (see {@link #loraKey}, {@link #HEAD}), each file atomically. tensors maps keys to [rows, cols].
+     */
+    public static void write(Path dir, String baseModel, int r, double alpha, double dropout, List<String> targets,
+                             Map<String, SafetensorsWriter.Tensor> tensors) {
+        ObjectNode config = Jsonl.JSON.createObjectNode();
+        config.put("peft_type", "LORA").put("task_type", "SEQ_CLS").put("base_model_name_or_path", baseModel)
+                .put("r", r).put("lora_alpha", alpha).put("lora_dropout", dropout);
+        targets.forEach(config.putArray("target_modules")::add);
+        config.putArray("modules_to_save").add("score");
+        config.put("bias", "none").put("fan_in_fan_out", false).put("inference_mode", true).put("init_lora_weights", true)
+                .put("use_rslora", false).put("use_dora", false);
+        config.putObject("rank_pattern");
+        config.putObject("alpha_pattern");
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new BrmException(dir + ": cannot create the adapter directory: " + e.getMessage());
+        }
+        SafetensorsWriter.write(dir.resolve(WEIGHTS), tensors, Map.of("format", "pt"));
+        AtomicFiles.write(dir.resolve(CONFIG), out -> out.write((config.toPrettyString() + "\n").getBytes(StandardCharsets.UTF_8)));
+    }
+
     /** Loads the adapter in {@code dir} for the model that {@code config} describes. */
     public static LoraAdapter load(Path dir, ModelConfig config) {
         return load(dir, config.linearModules(), config.hiddenSize(), config.prefix().substring(0, config.prefix().length() - 1));
@@ -77,6 +107,9 @@ public final class PeftAdapter {
             throw new BrmException(dir + ": no " + CONFIG + " in the adapter directory");
         }
         Config config = readConfig(configPath);
+        for (String t : config.targetList())
+            if (modules.stream().noneMatch(m -> m.path().equals(t) || m.path().endsWith("." + t)))
+                throw new BrmException(configPath + ": target_modules entry \"" + t + "\" names no linear layer of this model");
         Map<String, LinearModule> byPath = new LinkedHashMap<>();
         for (LinearModule m : modules) byPath.put(m.path(), m);
 

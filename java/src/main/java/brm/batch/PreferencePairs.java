@@ -1,0 +1,49 @@
+package brm.batch;
+
+import brm.BrmException;
+import brm.io.Jsonl;
+import com.fasterxml.jackson.databind.JsonNode;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A preference data set read whole: one {@link Pair} per JSONL line, in file order, each line
+ * encoded by {@link LineEncoder#encodePair} ({"prompt", "chosen", "rejected"} or
+ * {"chosen_ids", "rejected_ids"}), with an optional per-pair {@code "margin"} (a finite number).
+ */
+public final class PreferencePairs {
+    private PreferencePairs() {}
+
+    /** One pair: token ids of both sides, its margin (0 when margins are not read), and its line. */
+    public record Pair(int line, int[] chosen, int[] rejected, float margin) {
+        public int tokens() {
+            return chosen.length + rejected.length;
+        }
+    }
+
+    /**
+     * Reads every line of file. With {@code margins}, each line must carry a numeric "margin";
+     * without, a "margin" field is ignored. An empty file is an error.
+     */
+    public static List<Pair> read(Path file, LineEncoder encoder, boolean margins) {
+        List<Pair> pairs = new ArrayList<>();
+        try (Jsonl.Reader reader = Jsonl.Reader.open(file)) {
+            for (Jsonl.Line l = reader.next(); l != null; l = reader.next()) {
+                int[][] ids = encoder.encodePair(l, reader.name());
+                pairs.add(new Pair(l.number(), ids[0], ids[1], margins ? margin(l, reader.name()) : 0f));
+            }
+        }
+        if (pairs.isEmpty()) throw new BrmException(file + ": no preference pairs");
+        return pairs;
+    }
+
+    private static float margin(Jsonl.Line l, String source) {
+        JsonNode m = l.value().get("margin");
+        String where = source + ":" + l.number();
+        if (m == null || m.isNull()) throw new BrmException(where + ": no \"margin\" field (--margin reads one per pair)");
+        if (!m.isNumber() || !Double.isFinite(m.asDouble())) throw new BrmException(where + ": \"margin\" must be a finite number, got " + m);
+        return (float) m.asDouble();
+    }
+}
