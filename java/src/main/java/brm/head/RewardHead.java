@@ -77,10 +77,15 @@ public final class RewardHead {
 
     /** rewards [seqs] from the last hidden states [tokens, hidden] of a packed batch. */
     public float[] rewards(Packing p, Tensor hidden) {
+        return backend.download(forward(p, hidden));
+    }
+
+    /** rewards [seqs, 1] on the backend (a workspace buffer, at the backend's precision). */
+    public Tensor forward(Packing p, Tensor hidden) {
         Tensor pooled = ws.get("pooled", p.seqs(), hidden.cols()), r = ws.get("reward", p.seqs(), 1);
         backend.pool(p, hidden, pooling, pooled);
         backend.matmul(pooled, false, score, true, 1f, 0f, r);
-        return backend.download(r);
+        return r;
     }
 
     /**

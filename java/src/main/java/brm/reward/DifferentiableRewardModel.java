@@ -85,9 +85,14 @@ public final class DifferentiableRewardModel implements AutoCloseable {
 
     /** rewards [n] of one batch of sequences (checked like {@link RewardModel#score}); keeps what backward needs. */
     public float[] forward(List<int[]> sequences) {
+        return backend.download(forwardTensor(sequences));
+    }
+
+    /** {@link #forward} with the rewards [n, 1] left on the backend at its precision (a buffer valid until the next call). */
+    public Tensor forwardTensor(List<int[]> sequences) {
         for (int i = 0; i < sequences.size(); i++) Inputs.check(config, dir, i, sequences.get(i));
         last = Packing.of(sequences);
-        return head.rewards(last, backbone.forward(last, Inputs.concat(sequences)));
+        return head.forward(last, backbone.forward(last, Inputs.concat(sequences)));
     }
 
     /** For dRewards [n] of the last forward's sequences: every parameter gradient += Σ_s dr_s · ∂r_s/∂θ. */
