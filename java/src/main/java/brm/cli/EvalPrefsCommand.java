@@ -1,6 +1,7 @@
 package brm.cli;
 
-import brm.BrmException;
+import brm.batch.PreferencePairs;
+import brm.batch.PreferencePairs.Pair;
 import brm.io.AtomicFiles;
 import brm.io.Jsonl;
 import brm.reward.PreferenceMetrics;
@@ -53,35 +54,28 @@ final class EvalPrefsCommand implements Command {
         Long initHead = Args.optionalLong(line, "init-head");
         var options = new RewardModel.Options(Args.threads(line), Math.multiplyExact(2 * batchSize, session.rules().maxLength()),
                 initHead == null ? OptionalLong.empty() : OptionalLong.of(initHead));
-        var encoder = session.encoder(true);
-        List<Float> chosen = new ArrayList<>(), rejected = new ArrayList<>();
-        Progress progress = new Progress("eval-prefs");
-        try (RewardModel model = RewardModel.open(session.modelDir(), session.adapter(line), options);
-             Jsonl.Reader reader = Jsonl.Reader.open(Args.path(line, "data"))) {
-            List<int[]> batch = new ArrayList<>(2 * batchSize);
-            long tokens = 0;
-            for (Jsonl.Line l = reader.next(); ; l = reader.next()) {
-                if (l != null) {
-                    int[][] pair = encoder.encodePair(l, reader.name());
-                    batch.add(pair[0]);
-                    batch.add(pair[1]);
-                    tokens += pair[0].length + pair[1].length;
+        List<Pair> pairs = PreferencePairs.read(Args.path(line, "data"), session.encoder(true), false);
+        float[] chosen = new float[pairs.size()], rejected = new float[pairs.size()];
+        Progress progress = new Progress("eval-prefs", "pairs");
+        long tokens = 0;
+        try (RewardModel model = RewardModel.open(session.modelDir(), session.adapter(line), options)) {
+            for (int from = 0; from < pairs.size(); from += batchSize) {
+                List<int[]> batch = new ArrayList<>();
+                for (Pair p : pairs.subList(from, Math.min(pairs.size(), from + batchSize))) {
+                    batch.add(p.chosen());
+                    batch.add(p.rejected());
+                    tokens += p.tokens();
                 }
-                if (batch.size() == 2 * batchSize || (l == null && !batch.isEmpty())) {
-                    float[] r = model.score(batch);
-                    for (int i = 0; i < r.length; i += 2) {
-                        chosen.add(r[i]);
-                        rejected.add(r[i + 1]);
-                    }
-                    batch.clear();
-                    progress.update(chosen.size(), tokens);
+                float[] r = model.score(batch);
+                for (int i = 0; i < r.length / 2; i++) {
+                    chosen[from + i] = r[2 * i];
+                    rejected[from + i] = r[2 * i + 1];
                 }
-                if (l == null) break;
+                progress.update(from + r.length / 2, tokens);
             }
-            progress.finish(chosen.size(), tokens);
+            progress.finish(pairs.size(), tokens);
         }
-        if (chosen.isEmpty()) throw new BrmException(Args.path(line, "data") + ": no preference pairs");
-        PreferenceMetrics m = PreferenceMetrics.of(floats(chosen), floats(rejected));
+        PreferenceMetrics m = PreferenceMetrics.of(chosen, rejected);
         System.out.printf("pairs %d  accuracy %.4f  nll %.4f  ece %.4f%n", m.pairs(), m.accuracy(), m.nll(), m.ece());
         Path output = Args.path(line, "output");
         if (output != null) {
@@ -89,11 +83,5 @@ final class EvalPrefsCommand implements Command {
                     .put("nll", m.nll()).put("ece", m.ece());
             AtomicFiles.write(output, out -> out.write((json.toPrettyString() + "\n").getBytes(StandardCharsets.UTF_8)));
         }
-    }
-
-    private static float[] floats(List<Float> values) {
-        float[] a = new float[values.size()];
-        for (int i = 0; i < a.length; i++) a[i] = values.get(i);
-        return a;
     }
 }
