@@ -303,13 +303,15 @@ public final class ReferenceBackend implements Backend {
                 op + ": parameters do not have " + x.cols() + " values");
     }
 
-    /** (mean, rstd) of row r of x [rows, n]: rstd = 1/√(var + eps). */
-    private static double[] meanRstd(double[] x, int r, int n, double eps) {
-        double mean = 0, var = 0;
-        for (int i = 0; i < n; i++) mean += x[r * n + i];
-        mean /= n;
-        for (int i = 0; i < n; i++) var += (x[r * n + i] - mean) * (x[r * n + i] - mean);
-        return new double[]{mean, 1 / Math.sqrt(var / n + eps)};
+    /** Row r of x [rows, n] as layerNorm sees it: its mean and rstd = 1/√(var + eps). */
+    private record Moments(double mean, double rstd) {
+        static Moments of(double[] x, int r, int n, double eps) {
+            double mean = 0, var = 0;
+            for (int i = 0; i < n; i++) mean += x[r * n + i];
+            mean /= n;
+            for (int i = 0; i < n; i++) var += (x[r * n + i] - mean) * (x[r * n + i] - mean);
+            return new Moments(mean, 1 / Math.sqrt(var / n + eps));
+        }
     }
 
     /** 1/√(mean(x²) + eps) of row r of x [rows, n]. */
@@ -326,8 +328,8 @@ public final class ReferenceBackend implements Backend {
         double[] xd = data(x), w = data(weight), b = data(bias), od = data(out);
         int n = x.cols();
         for (int r = 0; r < x.rows(); r++) {
-            double[] mr = meanRstd(xd, r, n, eps);
-            for (int i = 0; i < n; i++) od[r * n + i] = (xd[r * n + i] - mr[0]) * mr[1] * w[i] + b[i];
+            Moments m = Moments.of(xd, r, n, eps);
+            for (int i = 0; i < n; i++) od[r * n + i] = (xd[r * n + i] - m.mean) * m.rstd * w[i] + b[i];
         }
     }
 
@@ -339,16 +341,16 @@ public final class ReferenceBackend implements Backend {
         double[] xd = data(x), w = data(weight), dyd = data(dy), dxd = data(dx);
         int n = x.cols();
         for (int r = 0; r < x.rows(); r++) {
-            double[] mr = meanRstd(xd, r, n, eps);
+            Moments m = Moments.of(xd, r, n, eps);
             double meanG = 0, meanGXhat = 0;
             for (int i = 0; i < n; i++) {
                 double g = dyd[r * n + i] * w[i];
                 meanG += g / n;
-                meanGXhat += g * (xd[r * n + i] - mr[0]) * mr[1] / n;
+                meanGXhat += g * (xd[r * n + i] - m.mean) * m.rstd / n;
             }
             for (int i = 0; i < n; i++) {
-                double g = dyd[r * n + i] * w[i], xhat = (xd[r * n + i] - mr[0]) * mr[1];
-                dxd[r * n + i] += mr[1] * (g - meanG - xhat * meanGXhat);
+                double g = dyd[r * n + i] * w[i], xhat = (xd[r * n + i] - m.mean) * m.rstd;
+                dxd[r * n + i] += m.rstd * (g - meanG - xhat * meanGXhat);
             }
         }
     }
@@ -454,12 +456,12 @@ public final class ReferenceBackend implements Backend {
         }
     }
 
-    private static void checkAttention(Packing p, Heads q, Heads k, Heads v, Tensor out) {
+    private static void checkAttention(String op, Packing p, Heads q, Heads k, Heads v, Tensor out) {
         int dim = q.dim();
         check(k.count() == v.count() && q.count() % k.count() == 0 && k.dim() == dim && v.dim() == dim
                         && q.tensor().rows() == p.tokens() && k.tensor().rows() == p.tokens() && v.tensor().rows() == p.tokens()
                         && out.rows() == p.tokens() && out.cols() == q.count() * dim,
-                "attention: " + q.count() + " query heads, " + k.count() + "/" + v.count() + " key/value heads of " + dim + " dims, "
+                op + ": " + q.count() + " query heads, " + k.count() + "/" + v.count() + " key/value heads of " + dim + " dims, "
                         + p.tokens() + " tokens, out [" + out.rows() + ", " + out.cols() + "]");
     }
 
@@ -483,7 +485,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void attention(Packing p, Heads q, Heads k, Heads v, boolean causal, float scale, Tensor out) {
-        checkAttention(p, q, k, v, out);
+        checkAttention("attention", p, q, k, v, out);
         apart("attention", out, q.tensor(), k.tensor(), v.tensor());
         int dim = q.dim(), group = q.count() / k.count();
         double[] vd = data(v.tensor()), od = data(out);
@@ -509,8 +511,8 @@ public final class ReferenceBackend implements Backend {
     @Override
     public void attentionBackward(Packing p, Heads q, Heads k, Heads v, boolean causal, float scale, Tensor dOut,
                                   Heads dq, Heads dk, Heads dv) {
-        checkAttention(p, q, k, v, dOut);
-        checkAttention(p, dq, dk, dv, dOut);
+        checkAttention("attentionBackward", p, q, k, v, dOut);
+        checkAttention("attentionBackward", p, dq, dk, dv, dOut);
         check(dq.count() == q.count() && dk.count() == k.count(), "attentionBackward: gradient heads differ from the inputs'");
         for (Heads d : new Heads[]{dq, dk, dv}) apart("attentionBackward", d.tensor(), q.tensor(), k.tensor(), v.tensor(), dOut);
         int dim = q.dim(), group = q.count() / k.count();

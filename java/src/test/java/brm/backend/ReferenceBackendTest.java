@@ -98,7 +98,8 @@ class ReferenceBackendTest {
         for (double[] k : known)
             assertEquals(k[1], ReferenceBackend.erf(k[0]), 1e-15 * Math.abs(k[1]), "erf(" + k[0] + ")");
         double[][] complement = {{0.5, 0.4795001221869534623}, {3, 2.2090496998585441373e-5}, {4, 1.5417257900280018852e-8},
-                {5, 1.5374597944280348502e-12}, {10, 2.0884875837625447570e-45}, {-1, 1.8427007929497148693}};
+                {5, 1.5374597944280348502e-12}, {5.3, 6.6130818503408109285e-14}, {10, 2.0884875837625447570e-45},
+                {20.1, 9.735977140428878159e-178}, {26.4, 4.4017768588035427204e-305}, {-1, 1.8427007929497148693}};
         for (double[] k : complement)
             assertEquals(k[1], ReferenceBackend.erfc(k[0]), 1e-15 * Math.abs(k[1]), "erfc(" + k[0] + ")");
         assertEquals(0, ReferenceBackend.erfc(30));
