@@ -109,7 +109,7 @@ public interface Backend extends AutoCloseable {
 
     /**
      * Backward of {@link #siluMul}, with s = sigmoid(gate): dUp = dy · silu(gate),
-     * dGate = dy · up · s · (1 + gate · (1 - s)). dGate and dUp may not alias the inputs.
+     * dGate = dy · up · s · (1 + gate · (1 - s)). dGate or dUp may be dy; neither may be gate, up or the other.
      */
     void siluMulBackward(Tensor gate, Tensor up, Tensor dy, Tensor dGate, Tensor dUp);
 

@@ -1,7 +1,7 @@
 package brm.backend;
 
 /**
- * A backend-owned FP32 matrix [rows, cols], row-major. Model code never sees its storage: it only
+ * A backend-owned matrix (FP32 on the CPU backend, FP64 on the reference backend) [rows, cols], row-major. Model code never sees its storage: it only
  * passes handles to {@link Backend} ops, so the same model code runs on any backend.
  */
 public interface Tensor {
