@@ -74,6 +74,12 @@ public interface Backend extends AutoCloseable {
     /** c = alpha · op(a)·op(b) + beta · c, op(t) = tᵀ when its flag is set; beta 0 ignores c's contents. */
     void matmul(Tensor a, boolean transA, Tensor b, boolean transB, float alpha, float beta, Tensor c);
 
+    /**
+     * Inverted dropout: out = x · keep / (1 - p), keep from {@link DropoutMask}(seed, row·cols + col);
+     * out may be x. Its backward is the same op on the gradient with the same seed.
+     */
+    void dropout(Tensor x, float p, long seed, Tensor out);
+
     /** out [tokens, cols] = table [vocab, cols] rows ids[tokens] (ids already checked against vocab). */
     void embed(int[] ids, Tensor table, Tensor out);
 

@@ -199,6 +199,17 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void dropout(Tensor x, float p, long seed, Tensor out) {
+        sameShape(x, out);
+        float[] xd = cpu(x).data, od = cpu(out).data;
+        int cols = x.cols();
+        float scale = 1 / (1 - p);
+        chunks(x.rows(), (from, to) -> {
+            for (int i = from * cols; i < to * cols; i++) od[i] = DropoutMask.keep(seed, i, p) ? xd[i] * scale : 0f;
+        });
+    }
+
+    @Override
     public void layerNorm(Tensor x, Tensor weight, Tensor bias, float eps, Tensor out) {
         sameShape(x, out);
         float[] xd = cpu(x).data, w = cpu(weight).data, b = cpu(bias).data, od = cpu(out).data;

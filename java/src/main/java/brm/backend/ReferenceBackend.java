@@ -22,6 +22,7 @@ import java.util.Arrays;
  *   attention   per sequence and query head: S_tj = scale·q_t·k_j, P_t = softmax_j(S_t) over j ≤ t
  *               (causal) or all j, o_t = Σ_j P_tj·v_j
  *   pool        LAST h[T-1], FIRST h[0], MEAN Σ_t h[t]/T
+ *   dropout     y = x·keep/(1-p), keep drawn by DropoutMask (its own backward)
  *
  * Backward, dy = ∂L/∂y ("+=" accumulates, "=" overwrites, as in {@link Backend}):
  *   linear      u = dy·B: dx += dy·W + s·u·A, dA += s·uᵀ·x, dB += s·dyᵀ·(x·Aᵀ)
@@ -295,6 +296,14 @@ public final class ReferenceBackend implements Backend {
         sameShape("add", a, out);
         double[] ad = data(a), bd = data(b), od = data(out);
         for (int i = 0; i < a.rows() * a.cols(); i++) od[i] = ad[i] + bd[i];
+    }
+
+    @Override
+    public void dropout(Tensor x, float p, long seed, Tensor out) {
+        sameShape("dropout", x, out);
+        double[] xd = data(x), od = data(out);
+        double scale = 1 / (1 - (double) p);
+        for (int i = 0; i < x.rows() * x.cols(); i++) od[i] = DropoutMask.keep(seed, i, p) ? xd[i] * scale : 0;
     }
 
     private static void checkNorm(String op, Tensor x, Tensor weight, Tensor bias, Tensor out) {

@@ -36,7 +36,7 @@ public final class CausalLM implements AutoCloseable {
 
     /** Loads a decoder directory; adapter (may be null) applies its LoRA updates to the backbone. */
     public static CausalLM open(Path dir, LoraAdapter adapter, int threads) {
-        return Loader.open(dir, adapter, threads, false, (config, ckpt, linears, backend, backbone) ->
+        return Loader.open(dir, adapter, threads, (config, ckpt, linears, backend, backbone) ->
                 new CausalLM(dir, config, backend, backbone, LmHead.load(config, ckpt, backend)));
     }
 

@@ -2,6 +2,7 @@ package brm.reward;
 
 import brm.backbone.Backbone;
 import brm.backbone.Linear;
+import brm.backbone.LoraDropout;
 import brm.backbone.ModelConfig;
 import brm.backend.Backend;
 import brm.backend.CpuBackend;
@@ -42,9 +43,12 @@ public final class DifferentiableRewardModel implements AutoCloseable {
     private final Backbone backbone;
     private final RewardHead head;
     private final List<Parameter> parameters;
+    private final LoraDropout dropout;
     private Packing last;
 
-    private DifferentiableRewardModel(Path dir, ModelConfig config, Backend backend, Backbone backbone, RewardHead head, List<Linear> trained) {
+    private DifferentiableRewardModel(Path dir, ModelConfig config, Backend backend, Backbone backbone, RewardHead head, List<Linear> trained,
+                                      LoraDropout dropout) {
+        this.dropout = dropout;
         this.dir = dir;
         this.config = config;
         this.backend = backend;
@@ -59,15 +63,24 @@ public final class DifferentiableRewardModel implements AutoCloseable {
         this.parameters = List.copyOf(ps);
     }
 
-    /** Loads dir with the adapter's LoRA updates (and head, else initHead's fresh one, else dir's) on a CPU backend. */
-    public static DifferentiableRewardModel open(Path dir, LoraAdapter adapter, int threads, OptionalLong initHead) {
-        return open(dir, adapter, new CpuBackend(threads), initHead);
+    /**
+     * Loads dir with the adapter's LoRA updates (and head, else initHead's fresh one, else dir's) on a
+     * CPU backend, LoRA dropout p while {@link #dropout} has a seed.
+     */
+    public static DifferentiableRewardModel open(Path dir, LoraAdapter adapter, int threads, OptionalLong initHead, float dropout) {
+        return open(dir, adapter, new CpuBackend(threads), initHead, dropout);
     }
 
-    /** As {@link #open(Path, LoraAdapter, int, OptionalLong)}, on the given backend (the model owns it). */
-    public static DifferentiableRewardModel open(Path dir, LoraAdapter adapter, Backend backend, OptionalLong initHead) {
-        return Loader.open(dir, adapter, backend, true, (config, ckpt, linears, be, backbone) -> new DifferentiableRewardModel(dir, config, be,
-                backbone, RewardHead.load(config, ckpt, be, adapter, initHead, true), linears.trained()));
+    /** As {@link #open(Path, LoraAdapter, int, OptionalLong, float)}, on the given backend (the model owns it). */
+    public static DifferentiableRewardModel open(Path dir, LoraAdapter adapter, Backend backend, OptionalLong initHead, float dropout) {
+        LoraDropout switchboard = new LoraDropout(dropout);
+        return Loader.open(dir, adapter, backend, switchboard, (config, ckpt, linears, be, backbone) -> new DifferentiableRewardModel(dir, config, be,
+                backbone, RewardHead.load(config, ckpt, be, adapter, initHead, true), linears.trained(), switchboard));
+    }
+
+    /** LoRA dropout masks of the following forward/backward come from seed; null turns dropout off (evaluation). */
+    public void dropout(Long seed) {
+        dropout.seed(seed);
     }
 
     public ModelConfig config() {

@@ -3,6 +3,7 @@ package brm.reward;
 import brm.backbone.Backbone;
 import brm.backbone.Checkpoint;
 import brm.backbone.Linears;
+import brm.backbone.LoraDropout;
 import brm.backbone.ModelConfig;
 import brm.backend.Backend;
 import brm.backend.CpuBackend;
@@ -20,16 +21,17 @@ final class Loader {
         T build(ModelConfig config, Checkpoint ckpt, Linears linears, Backend backend, Backbone backbone);
     }
 
-    /**
-     * Loads dir's config.json and weights (converted to FP32) on a CPU backend; adapter may be null.
-     * With training, the adapter's LoRA updates get gradients and the backbone keeps its activations.
-     */
-    static <T> T open(Path dir, LoraAdapter adapter, int threads, boolean training, Build<T> build) {
-        return open(dir, adapter, new CpuBackend(threads), training, build);
+    /** Loads dir's config.json and weights (converted to FP32) for scoring on a CPU backend; adapter may be null. */
+    static <T> T open(Path dir, LoraAdapter adapter, int threads, Build<T> build) {
+        return open(dir, adapter, new CpuBackend(threads), null, build);
     }
 
-    /** {@link #open(Path, LoraAdapter, int, boolean, Build)} on the given backend, which the model then owns. */
-    static <T> T open(Path dir, LoraAdapter adapter, Backend backend, boolean training, Build<T> build) {
+    /**
+     * As {@link #open(Path, LoraAdapter, int, Build)} on the given backend, which the model then owns.
+     * With a dropout switch (training), the adapter's LoRA updates get gradients and the backbone
+     * keeps its activations for backward.
+     */
+    static <T> T open(Path dir, LoraAdapter adapter, Backend backend, LoraDropout training, Build<T> build) {
         try {
             ModelConfig config = ModelConfig.read(dir);
             try (Checkpoint ckpt = Checkpoint.open(dir, config)) {

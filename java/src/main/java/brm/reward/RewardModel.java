@@ -57,7 +57,7 @@ public final class RewardModel implements AutoCloseable {
 
     /** Loads dir's config.json and weights (converted to FP32); adapter may be null. */
     public static RewardModel open(Path dir, LoraAdapter adapter, Options options) {
-        return Loader.open(dir, adapter, options.threads(), false, (config, ckpt, linears, backend, backbone) -> new RewardModel(dir, config,
+        return Loader.open(dir, adapter, options.threads(), (config, ckpt, linears, backend, backbone) -> new RewardModel(dir, config,
                 backend, backbone, RewardHead.load(config, ckpt, backend, adapter, options.initHeadSeed(), false), options.maxBatchTokens()));
     }
 

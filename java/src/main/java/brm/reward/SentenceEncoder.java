@@ -37,7 +37,7 @@ public final class SentenceEncoder implements AutoCloseable {
 
     /** Loads a model directory; adapter (may be null) applies its LoRA updates to the backbone. */
     public static SentenceEncoder open(Path dir, LoraAdapter adapter, int threads, int maxBatchTokens) {
-        return Loader.open(dir, adapter, threads, false, (config, ckpt, linears, backend, backbone) ->
+        return Loader.open(dir, adapter, threads, (config, ckpt, linears, backend, backbone) ->
                 new SentenceEncoder(dir, config, backend, backbone, maxBatchTokens));
     }
 

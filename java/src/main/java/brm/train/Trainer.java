@@ -115,7 +115,7 @@ public final class Trainer {
         try (Checkpoint c = Checkpoint.open(modelDir, config)) {
             freshHead = c.contains(config.score().path() + ".weight") ? OptionalLong.empty() : OptionalLong.of(o.seed);
         }
-        try (DifferentiableRewardModel model = DifferentiableRewardModel.open(modelDir, initial, o.threads, freshHead)) {
+        try (DifferentiableRewardModel model = DifferentiableRewardModel.open(modelDir, initial, o.threads, freshHead, (float) o.lora.dropout())) {
             List<Parameter> params = model.parameters();
             float[][] values = new float[params.size()][];
             for (int i = 0; i < values.length; i++) values[i] = model.backend().download(params.get(i).value());
@@ -153,6 +153,7 @@ public final class Trainer {
             for (int mb = from; mb < to; mb += o.batchSize) {
                 List<Pair> batch = new ArrayList<>();
                 for (int i = mb; i < Math.min(to, mb + o.batchSize); i++) batch.add(train.get(order[i]));
+                model.dropout(o.seed * 1_000_003L + step * 4099L + mb);
                 float[] rewards = model.forward(sequences(batch));
                 float[] margins = new float[batch.size()], dRewards = new float[rewards.length];
                 for (int i = 0; i < margins.length; i++) margins[i] = batch.get(i).margin();
@@ -205,6 +206,7 @@ public final class Trainer {
 
     /** Accuracy, BT NLL and ECE of the model on pairs, batchSize pairs per forward. */
     public static PreferenceMetrics evaluate(DifferentiableRewardModel model, List<Pair> pairs, int batchSize) {
+        model.dropout(null);
         float[] chosen = new float[pairs.size()], rejected = new float[pairs.size()];
         for (int from = 0; from < pairs.size(); from += batchSize) {
             List<Pair> batch = pairs.subList(from, Math.min(pairs.size(), from + batchSize));

@@ -24,8 +24,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * random models of all fixtures (GPT-NeoX parallel and sequential, Llama with GQA and tied
  * embeddings, BERT mean and cls), in float64 on the reference backend, against central finite
  * differences of L = Σ_s dr_s·r_s for a random dr. The LoRA factors are random and nonzero, so every
- * path is live. Targets: every linear (the lowest layer skips only its input gradient), and only the
- * top layer's linears (the layers below are skipped entirely).
+ * path is live. Targets: every linear (the lowest layer skips only its input gradient), only the
+ * top layer's linears (the layers below are skipped entirely), and every linear with LoRA dropout.
  */
 class ModelGradientTest {
     static final List<String> ALL = Fixtures.ALL;
@@ -42,6 +42,13 @@ class ModelGradientTest {
         check(name, m -> m.path().contains(".1."), 2);
     }
 
+    /** With LoRA dropout (p = 0.3) on, the masks of a seed are redrawn identically by every forward and backward. */
+    @ParameterizedTest
+    @FieldSource("ALL")
+    void loraDropoutMatchesFiniteDifferences(String name) {
+        check(name, m -> true, 3);
+    }
+
     private static void check(String name, Predicate<LinearModule> targets, long seed) {
         Random random = new Random(name.hashCode() * 31L + seed);
         ModelConfig config = ModelConfig.read(Fixtures.dir(name));
@@ -53,8 +60,13 @@ class ModelGradientTest {
         }
         List<int[]> sequences = Fixtures.sequences(Fixtures.expected(name));
         ReferenceBackend backend = new ReferenceBackend();
-        try (var model = DifferentiableRewardModel.open(Fixtures.dir(name), new LoraAdapter(layers, null), backend, OptionalLong.of(seed))) {
+        try (var model = DifferentiableRewardModel.open(Fixtures.dir(name), new LoraAdapter(layers, null), backend, OptionalLong.of(seed), 0.3f)) {
             float[] dr = gaussian(random, sequences.size(), 1);
+            if (seed == 3) {
+                float[] plain = model.forward(sequences);
+                model.dropout(99L);
+                assertTrue(!java.util.Arrays.equals(plain, model.forward(sequences)), "dropout changes the rewards");
+            }
             model.forward(sequences);
             model.zeroGradients();
             model.backward(dr);
