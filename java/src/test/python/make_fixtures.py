@@ -33,10 +33,20 @@ weights exactly as stored (after BF16/F16 rounding where the fixture stores thos
   LoRA       W' = W + s·B·A, A [r, in], B [out, r], s = lora_alpha / r (or lora_alpha / √r with use_rslora);
              an adapter that carries base_model.model.score.weight replaces the score head.
 
+Training cases (<name>_train/): a frozen base, a LoRA adapter with nonzero A and B and its own score head, and
+N preference pairs (pairs.jsonl: chosen_ids, rejected_ids, margin m_n), each sequence scored on its own (no padding):
+
+  L_full  = mean_n −log σ(r_c − r_r − m_n) + C·mean_n (r_c + r_r)² + β·mean_n ½(r_c² + r_r²),   C = 0.01, β = 0.05
+  L_plain = mean_n −log σ(r_c − r_r)
+  grads.safetensors / grads_plain.safetensors (F64): dL/dθ by float64 autograd for every adapter tensor θ,
+  under its key in adapter_model.safetensors (…lora_A.weight [r, in], …lora_B.weight [out, r], score.weight [1, H]).
+
 Self-checks (run before anything is written; any failure stops the script): causal mask, merged LoRA equals
 unmerged h = W0·x + s·B(A·x), a hand-computed RoPE example, GPT-NeoX's per-head q|k|v layout, BERT attends
 both ways, BF16/F16 rounding against torch's own casts, a safetensors read-back, and the real stories260K
 model (llama2.c format, ../shared/data) against the top-5 next-token logits and greedy ids of its SOURCE.txt.
+Training cases: autograd against central finite differences, a read-back of the F64 gradients, and that zeroing
+lora_B (PEFT's initialisation) would move the rewards.
 """
 import json
 import math
@@ -58,7 +68,10 @@ OUT = HERE.parent / "resources" / "fixtures"
 # ---------------------------------------------------------------- safetensors (written by hand)
 
 def round_to_dtype(values, dtype):
-    """float32 array → (little-endian bytes in `dtype`, the float32 values those bytes hold)."""
+    """array → (little-endian bytes in `dtype`, the values those bytes hold: float64 for F64, else float32)."""
+    if dtype == "F64":
+        values = np.ascontiguousarray(values, dtype=np.float64)
+        return values.astype("<f8").tobytes(), values
     values = np.ascontiguousarray(values, dtype=np.float32)
     if dtype == "F32":
         return values.astype("<f4").tobytes(), values
@@ -75,7 +88,7 @@ def round_to_dtype(values, dtype):
 
 
 def write_safetensors(path, tensors, dtype):
-    """tensors: [(name, float32 array)] in file order → the float32 values as stored, by name."""
+    """tensors: [(name, array)] in file order → the values as stored, by name."""
     header, blobs, stored, offset = {}, [], {}, 0
     for name, values in tensors:
         blob, stored[name] = round_to_dtype(values, dtype)
@@ -90,7 +103,7 @@ def write_safetensors(path, tensors, dtype):
 
 
 def read_safetensors(path):
-    """The inverse of write_safetensors, for the read-back check: name → float32 array."""
+    """The inverse of write_safetensors, for the read-back check: name → float32 (F64: float64) array."""
     raw = path.read_bytes()
     (n,) = struct.unpack("<Q", raw[:8])
     header = json.loads(raw[8:8 + n])
@@ -100,7 +113,9 @@ def read_safetensors(path):
         begin, stop = info["data_offsets"]
         assert begin == end, f"{path}: {name} does not follow the previous tensor"
         chunk = data[begin:stop]
-        if info["dtype"] == "F32":
+        if info["dtype"] == "F64":
+            flat = np.frombuffer(chunk, "<f8")
+        elif info["dtype"] == "F32":
             flat = np.frombuffer(chunk, "<f4")
         elif info["dtype"] == "F16":
             flat = np.frombuffer(chunk, "<f2").astype(np.float32)
@@ -230,13 +245,18 @@ def bert_hidden(m, ids):
 HIDDEN = {"gpt_neox": gpt_neox_hidden, "llama": llama_hidden, "bert": bert_hidden}
 
 
-def reward(m, hidden, score):
-    """hidden [T, H], score [1, H] → scalar."""
+def reward_tensor(m, hidden, score):
+    """hidden [T, H], score [1, H] → 0-dim tensor, differentiable in both."""
     if m.config["model_type"] == "bert":
         pooled = hidden.mean(0) if m.config["pooling"] == "mean" else hidden[0]
     else:
         pooled = hidden[-1]
-    return float(score[0] @ pooled)
+    return score[0] @ pooled
+
+
+def reward(m, hidden, score):
+    """hidden [T, H], score [1, H] → float."""
+    return float(reward_tensor(m, hidden, score))
 
 
 def lm_logits(m, hidden):
@@ -629,6 +649,123 @@ def check_stories260k():
             f"{[round(v, 4) for v in top.values.tolist()]} (max diff {diff:.1e} vs SOURCE.txt); 24 greedy ids match")
 
 
+# ---------------------------------------------------------------- training gradients (float64 autograd)
+
+CENTER, L2 = 0.01, 0.05  # C and β of the full loss
+
+# (chosen length, rejected length, margin) per preference pair; token ids are drawn from the case's rng
+PAIRS = [(5, 3, 0.5), (7, 11, 0.0), (9, 4, -0.25), (3, 8, 1.0), (11, 6, 0.0), (6, 10, 0.125)]
+
+# name, seed, config, adapter (F32 model; the adapter always saves its own score head). BERT's list target
+# "dense" matches attention.output.dense, intermediate.dense and output.dense, as in PEFT.
+TRAIN_CASES = [
+    ("gpt_neox_parallel_train", 707, gpt_neox_config(16, 2, 20, 16, 0.5, True),
+     lora_config(4, 8, ["query_key_value", "dense", "dense_h_to_4h"], modules_to_save=["score"])),
+    ("llama_gqa_train", 808, llama_config(14, 4, 2, 20, 16, 10000.0, True, "float32", head_dim=6),
+     lora_config(4, 8, ["q_proj", "v_proj", "o_proj", "down_proj"], modules_to_save=["score"])),
+    ("bert_mean_train", 909, {**bert_config(14, 2, 20, 16, "mean", "float32"), "max_position_embeddings": 12},
+     lora_config(4, 8, ["query", "value", "dense"], modules_to_save=["score"])),
+]
+
+
+def bt_loss(chosen, rejected, margins, center, l2):
+    """chosen, rejected, margins [N] → L = mean −log σ(r_c − r_r − m) + C·mean (r_c + r_r)² + β·mean ½(r_c² + r_r²)."""
+    return (-F.logsigmoid(chosen - rejected - margins)).mean() + center * ((chosen + rejected) ** 2).mean() \
+        + l2 * (0.5 * (chosen ** 2 + rejected ** 2)).mean()
+
+
+def pair_rewards(m, score, pairs):
+    """→ rewards (chosen [N], rejected [N]), one unpadded sequence at a time."""
+    hidden = HIDDEN[m.config["model_type"]]
+    r = [[reward_tensor(m, hidden(m, torch.tensor(p[key])), score) for p in pairs]
+         for key in ("chosen_ids", "rejected_ids")]
+    return torch.stack(r[0]), torch.stack(r[1])
+
+
+def build_train_case(name, seed, config, adapter_spec):
+    """Writes config.json, model.safetensors, adapter/, pairs.jsonl, expected.json, grads(_plain).safetensors."""
+    rng = np.random.default_rng(seed)
+    tensors = TENSORS[config["model_type"]](config, rng)
+    pairs = [{"chosen_ids": rng.integers(0, config["vocab_size"], size=nc).tolist(),
+              "rejected_ids": rng.integers(0, config["vocab_size"], size=nr).tolist(), "margin": m}
+             for nc, nr, m in PAIRS]
+    saved, lora, score = make_adapter(rng, adapter_spec, tensors)
+    out = OUT / name
+    out.mkdir(parents=True)
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    weights = to_torch(write_safetensors(out / "model.safetensors", tensors, "F32"))
+    (out / "adapter").mkdir()
+    (out / "adapter" / "adapter_config.json").write_text(json.dumps(adapter_spec, indent=2) + "\n")
+    write_safetensors(out / "adapter" / "adapter_model.safetensors", saved, "F32")
+    (out / "pairs.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
+
+    # the trainable tensors under their adapter keys: make_adapter's float64 A, B and score become leaves
+    params = {}
+    for module, (a, b, _) in lora.items():
+        params[f"base_model.model.{module}.lora_A.weight"] = a.requires_grad_()
+        params[f"base_model.model.{module}.lora_B.weight"] = b.requires_grad_()
+    params["base_model.model.score.weight"] = score.requires_grad_()
+    assert list(params) == [key for key, _ in saved]
+    model = Model(config, weights, lora)
+    margins = torch.tensor([m for _, _, m in PAIRS], dtype=F64)
+
+    def loss(full):
+        chosen, rejected = pair_rewards(model, score, pairs)
+        return bt_loss(chosen, rejected, margins if full else 0 * margins, CENTER if full else 0.0, L2 if full else 0.0)
+
+    chosen, rejected = pair_rewards(model, score, pairs)
+    expected = {"loss_full": None, "loss_plain": None, "C": CENTER, "beta": L2,
+                "rewards_chosen": chosen.tolist(), "rewards_rejected": rejected.tolist()}
+    checks = [f"{name}: {sum(v.size for _, v in tensors)} weights, {sum(v.size for _, v in saved)} trainable"]
+    for full, key, file in ((True, "loss_full", "grads.safetensors"), (False, "loss_plain", "grads_plain.safetensors")):
+        value = loss(full)
+        grads = torch.autograd.grad(value, list(params.values()))
+        expected[key] = float(value)
+        assert all(float(g.abs().max()) > 0 for g in grads), key
+        stored = write_safetensors(out / file, [(k, g.numpy()) for k, g in zip(params, grads)], "F64")
+        readback = read_safetensors(out / file)
+        assert list(readback) == list(params) and all(np.array_equal(readback[k], stored[k]) for k in stored)
+        checks.append(check_gradients(lambda: float(loss(full)), params, dict(zip(params, grads)), seed, key))
+    checks.append(check_lora_b_matters(model, score, pairs, chosen, rejected))
+    dump_expected(out / "expected.json", expected)
+    return checks
+
+
+def check_gradients(loss, params, grads, seed, label):
+    """Autograd against central finite differences (h = 1e-5) at 8 coordinates: one per tensor kind (A, B, score)
+    and then random tensors, each at a random coordinate among the larger half of its gradient's magnitudes."""
+    rng = np.random.default_rng(seed + 1)
+    names = list(params)
+    picks = [next(n for n in names if n.endswith(kind)) for kind in ("lora_A.weight", "lora_B.weight", "score.weight")]
+    picks += [names[i] for i in rng.integers(0, len(names), size=5)]
+    h, worst = 1e-5, 0.0
+    for name in picks:
+        flat_grad = grads[name].reshape(-1)
+        big = torch.nonzero(flat_grad.abs() >= flat_grad.abs().median()).reshape(-1)
+        i = int(big[rng.integers(0, len(big))])
+        theta = params[name].data.view(-1)
+        keep = float(theta[i])
+        theta[i] = keep + h
+        up = loss()
+        theta[i] = keep - h
+        down = loss()
+        theta[i] = keep
+        fd, g = (up - down) / (2 * h), float(flat_grad[i])
+        worst = max(worst, abs(fd - g) / abs(g))
+    assert worst <= 1e-7, (label, worst)
+    return f"  {label}: autograd = central differences at {len(picks)} coordinates (max rel err {worst:.1e})"
+
+
+def check_lora_b_matters(model, score, pairs, chosen, rejected):
+    """Zeroing every lora_B (the PEFT init) moves the rewards: the nonzero B reaches the outputs."""
+    zero_b = Model(model.config, model.w, {k: (a, torch.zeros_like(b), s) for k, (a, b, s) in model.lora.items()})
+    with torch.no_grad():
+        c0, r0 = pair_rewards(zero_b, score, pairs)
+    moved = float(torch.cat((chosen - c0, rejected - r0)).abs().max())
+    assert moved > 1e-3, moved
+    return f"  lora_B = 0 would move the rewards by up to {moved:.3f}"
+
+
 def main():
     torch.set_num_threads(1)  # one thread: same summation order, same bytes, every run
     print(check_rope_by_hand())
@@ -639,6 +776,8 @@ def main():
         shutil.rmtree(OUT)
     for case in CASES:
         print("\n".join(build_case(*case)))
+    for case in TRAIN_CASES:
+        print("\n".join(build_train_case(*case)))
     sizes = sorted((p.stat().st_size, p.relative_to(OUT)) for p in OUT.rglob("*") if p.is_file())
     print(f"fixtures: {len(sizes)} files, {sum(s for s, _ in sizes)} bytes in {OUT}")
 
