@@ -19,11 +19,21 @@ import java.util.Arrays;
  * GEMMs straight from the strided head views (no copies); when causal, a tile computes only the keys
  * up to its last query and each row's softmax runs over its own keys t' ≤ t, the rest set to 0.
  * The score tile is one float[] per worker thread, grown on demand.
+ *
+ * Backward ops mirror their forward. Linear: dx += dy·W is Gemm.linear (beta 1) on Wᵀ, packed by
+ * weight() when asked for backward; LoRA's u = dy·B, t = x·Aᵀ and dx += scale·u·A run per row
+ * chunk; the parameter gradients dA += scale·uᵀ·x and dBᵀ = scale·tᵀ·dy (added into dB transposed)
+ * are single products over all rows on the Parallel sgemm, which splits C, so no thread sums into
+ * another's elements. Attention recomputes S and P per query tile as the forward does, then
+ *   dP = dO·Vᵀ,  dV += Pᵀ·dO,  dS = P⊙(dP - rowsum(P⊙dP)),  dQ = scale·dS·K,  dK += scale·dSᵀ·Q
+ * with one task per (sequence, key/value head) that zeroes and owns that head's dK, dV rows and
+ * loops over the query heads of its group (each query head's dQ rows are written by one product).
  */
 public final class CpuBackend implements Backend {
     private final Parallel par;
     /** Queries per attention tile: large enough for efficient GEMMs, small enough to waste little of the causal triangle. */
     private static final int QUERY_TILE = 64;
+    /** Per worker thread: attention's score tile (and backward's dP tile after it), grown on demand. */
     private final ThreadLocal<float[]> attentionScratch = ThreadLocal.withInitial(() -> new float[0]);
     private float[] loraScratch = new float[0];
 
@@ -130,7 +140,7 @@ public final class CpuBackend implements Backend {
             throw new IllegalArgumentException("linear [" + rows + ", " + x.cols() + "] · [" + out + ", " + in + "]ᵀ -> [" + y.rows() + ", " + y.cols() + "]");
     }
 
-    /** Scratch for the LoRA bottleneck x·Aᵀ [rows, r] of {@link #linear}. */
+    /** Scratch for LoRA's bottlenecks [rows, r] (x·Aᵀ, and dy·B in {@link #linearBackward}) and backward's dBᵀ. */
     private float[] loraScratch(int size) {
         if (loraScratch.length < size) loraScratch = new float[size];
         return loraScratch;
@@ -157,7 +167,45 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void linearBackward(Tensor x, Weight w, Lora lora, Tensor dy, Tensor dx, Tensor dA, Tensor dB) {
-        throw new UnsupportedOperationException("linearBackward");
+        checkLinear(x, w, lora, dy);
+        CpuWeight cw = (CpuWeight) w;
+        if (dx != null) {
+            sameShape(x, dx);
+            if (cw.transposed == null)
+                throw new IllegalStateException("linearBackward: dx needs W [" + w.out() + ", " + w.in() + "] prepared with backward = true");
+        }
+        if (lora == null && (dA != null || dB != null)) throw new IllegalArgumentException("linearBackward: dA, dB without a LoRA");
+        if (dA != null) sameShape(lora.a(), dA);
+        if (dB != null) sameShape(lora.b(), dB);
+        int rows = x.rows(), in = w.in(), out = w.out();
+        float[] xd = cpu(x).data, dyd = cpu(dy).data, dxd = dx == null ? null : cpu(dx).data;
+        if (lora == null) {
+            if (dx != null) chunks(rows, (from, to) -> Gemm.linear(dyd, from * out, to - from, cw.transposed, null, 1f, dxd, from * in));
+            return;
+        }
+        // scratch: u = dy·B [rows, r] at 0, t = x·Aᵀ [rows, r] at rows·r, dBᵀ [r, out] at 2·rows·r
+        int r = lora.r();
+        float scale = lora.scale();
+        float[] a = cpu(lora.a()).data, b = cpu(lora.b()).data, ut = loraScratch(2 * rows * r + r * out);
+        boolean needU = dx != null || dA != null;
+        chunks(rows, (from, to) -> {
+            int n = to - from;
+            if (needU) Gemm.sgemm(false, false, n, r, out, 1f, dyd, from * out, out, b, 0, r, 0f, ut, from * r, r);
+            if (dB != null) Gemm.sgemm(false, true, n, r, in, 1f, xd, from * in, in, a, 0, in, 0f, ut, (rows + from) * r, r);
+            if (dx != null) {
+                Gemm.linear(dyd, from * out, n, cw.transposed, null, 1f, dxd, from * in);
+                Gemm.sgemm(false, false, n, in, r, scale, ut, from * r, r, a, 0, in, 1f, dxd, from * in, in);
+            }
+        });
+        if (dA != null) Gemm.sgemm(par, true, false, r, in, rows, scale, ut, 0, r, xd, 0, in, 1f, cpu(dA).data, 0, in);
+        if (dB != null) {
+            // as dBᵀ = scale·tᵀ·dy: C [r, out] is wide where dB's [out, r] is narrow, and A = tᵀ is small to pack
+            int bt = 2 * rows * r;
+            Gemm.sgemm(par, true, false, r, out, rows, scale, ut, rows * r, r, dyd, 0, out, 0f, ut, bt, out);
+            float[] dBd = cpu(dB).data;
+            for (int o = 0; o < out; o++)
+                for (int j = 0; j < r; j++) dBd[o * r + j] += ut[bt + j * out + o];
+        }
     }
 
     @Override
@@ -239,33 +287,70 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void geluBackward(Tensor x, Tensor dy, Tensor dx) {
-        throw new UnsupportedOperationException("geluBackward");
+        sameShape(x, dy);
+        sameShape(x, dx);
+        float[] xd = cpu(x).data, dyd = cpu(dy).data, dxd = cpu(dx).data;
+        int cols = x.cols();
+        chunks(x.rows(), (from, to) -> CpuKernels.geluBackward(xd, from * cols, dyd, from * cols, dxd, from * cols, (to - from) * cols));
     }
 
     @Override
     public void layerNormBackward(Tensor x, Tensor weight, float eps, Tensor dy, Tensor dx) {
-        throw new UnsupportedOperationException("layerNormBackward");
+        sameShape(x, dy);
+        sameShape(x, dx);
+        float[] xd = cpu(x).data, w = cpu(weight).data, dyd = cpu(dy).data, dxd = cpu(dx).data;
+        int n = x.cols();
+        chunks(x.rows(), (from, to) -> {
+            for (int r = from; r < to; r++) CpuKernels.layerNormBackward(xd, r * n, w, eps, dyd, r * n, dxd, r * n, n);
+        });
     }
 
     @Override
     public void rmsNormBackward(Tensor x, Tensor weight, float eps, Tensor dy, Tensor dx) {
-        throw new UnsupportedOperationException("rmsNormBackward");
+        sameShape(x, dy);
+        sameShape(x, dx);
+        float[] xd = cpu(x).data, w = cpu(weight).data, dyd = cpu(dy).data, dxd = cpu(dx).data;
+        int n = x.cols();
+        chunks(x.rows(), (from, to) -> {
+            for (int r = from; r < to; r++) CpuKernels.rmsNormBackward(xd, r * n, w, eps, dyd, r * n, dxd, r * n, n);
+        });
     }
 
     @Override
     public void siluMulBackward(Tensor gate, Tensor up, Tensor dy, Tensor dGate, Tensor dUp) {
-        throw new UnsupportedOperationException("siluMulBackward");
-    }
-
-    @Override
-    public void attentionBackward(Packing p, Heads q, Heads k, Heads v, boolean causal, float scale, Tensor dOut,
-                                  Heads dq, Heads dk, Heads dv) {
-        throw new UnsupportedOperationException("attentionBackward");
+        sameShape(gate, up);
+        sameShape(gate, dy);
+        sameShape(gate, dGate);
+        sameShape(gate, dUp);
+        float[] g = cpu(gate).data, u = cpu(up).data, d = cpu(dy).data, dg = cpu(dGate).data, du = cpu(dUp).data;
+        int cols = gate.cols();
+        chunks(gate.rows(), (from, to) -> {
+            int o = from * cols;
+            CpuKernels.siluMulBackward(g, o, u, o, d, o, dg, o, du, o, (to - from) * cols);
+        });
     }
 
     @Override
     public void poolBackward(Packing p, Pooling how, Tensor dPooled, Tensor dx) {
-        throw new UnsupportedOperationException("poolBackward");
+        if (dx.rows() != p.tokens() || dPooled.rows() != p.seqs() || dPooled.cols() != dx.cols()) throw new IllegalArgumentException("poolBackward shapes");
+        float[] dp = cpu(dPooled).data, dxd = cpu(dx).data;
+        int cols = dx.cols();
+        chunks(p.seqs(), (from, to) -> {
+            for (int s = from; s < to; s++) {
+                int first = p.start(s), last = first + p.length(s) - 1;
+                Arrays.fill(dxd, first * cols, (last + 1) * cols, 0f);
+                switch (how) {
+                    case LAST -> System.arraycopy(dp, s * cols, dxd, last * cols, cols);
+                    case FIRST -> System.arraycopy(dp, s * cols, dxd, first * cols, cols);
+                    case MEAN -> {
+                        // every row gets dPooled / T: the first is computed, the others copy it
+                        System.arraycopy(dp, s * cols, dxd, first * cols, cols);
+                        CpuKernels.scale(dxd, first * cols, cols, 1f / p.length(s));
+                        for (int r = first + 1; r <= last; r++) System.arraycopy(dxd, first * cols, dxd, r * cols, cols);
+                    }
+                }
+            }
+        });
     }
 
     @Override
@@ -294,15 +379,34 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void attention(Packing p, Heads q, Heads k, Heads v, boolean causal, float scale, Tensor out) {
-        int heads = q.count(), dim = q.dim();
-        if (k.count() != v.count() || heads % k.count() != 0 || k.dim() != dim || v.dim() != dim
-                || out.cols() != heads * dim || out.rows() != p.tokens())
-            throw new IllegalArgumentException("attention shapes");
-        int group = heads / k.count();
+        checkAttention(p, q, k, v, out);
+        int heads = q.count(), group = heads / k.count();
         par.forEach(p.seqs() * heads, task -> {
             int s = task / heads, h = task % heads;
             attendHead(p.start(s), p.length(s), h, h / group, q, k, v, causal, scale, cpu(out));
         });
+    }
+
+    private static void checkAttention(Packing p, Heads q, Heads k, Heads v, Tensor out) {
+        int heads = q.count(), dim = q.dim();
+        if (k.count() != v.count() || heads % k.count() != 0 || k.dim() != dim || v.dim() != dim
+                || out.cols() != heads * dim || out.rows() != p.tokens())
+            throw new IllegalArgumentException("attention shapes");
+    }
+
+    /** Where head h of row r starts in heads' tensor. */
+    private static int at(Heads heads, int r, int h) {
+        return r * heads.tensor().cols() + heads.offset() + h * heads.stride();
+    }
+
+    /** The calling thread's attention scratch, at least size floats. */
+    private float[] attentionScratch(int size) {
+        float[] scratch = attentionScratch.get();
+        if (scratch.length < size) {
+            scratch = new float[size];
+            attentionScratch.set(scratch);
+        }
+        return scratch;
     }
 
     /**
@@ -314,26 +418,80 @@ public final class CpuBackend implements Backend {
      * A sequence's result depends on its own rows only, so it does not change with the batch around it.
      */
     private void attendHead(int start, int len, int h, int kvHead, Heads q, Heads k, Heads v, boolean causal, float scale, CpuTensor out) {
-        int dim = q.dim(), tile = Math.min(QUERY_TILE, len);
-        float[] scores = attentionScratch.get();
-        if (scores.length < tile * len) {
-            scores = new float[tile * len];
-            attentionScratch.set(scores);
-        }
-        float[] qd = cpu(q.tensor()).data, kd = cpu(k.tensor()).data, vd = cpu(v.tensor()).data;
-        int qCols = q.tensor().cols(), kCols = k.tensor().cols(), vCols = v.tensor().cols();
-        int qBase = start * qCols + q.offset() + h * q.stride();
-        int kBase = start * kCols + k.offset() + kvHead * k.stride(), vBase = start * vCols + v.offset() + kvHead * v.stride();
+        int tile = Math.min(QUERY_TILE, len);
+        float[] scores = attentionScratch(tile * len);
+        float[] vd = cpu(v.tensor()).data;
+        int vBase = at(v, start, kvHead);
         for (int t0 = 0; t0 < len; t0 += tile) {
             int m = Math.min(tile, len - t0), keys = causal ? t0 + m : len;
-            Gemm.sgemm(false, true, m, keys, dim, scale, qd, qBase + t0 * qCols, qCols, kd, kBase, kCols, 0f, scores, 0, keys);
-            for (int i = 0; i < m; i++) {
-                int row = i * keys, n = causal ? t0 + i + 1 : len;
-                float inv = 1f / CpuKernels.softmaxExp(scores, row, n, CpuKernels.max(scores, row, n));
-                CpuKernels.scale(scores, row, n, inv);
-                Arrays.fill(scores, row + n, row + keys, 0f);
+            probabilities(start, len, t0, m, keys, h, kvHead, q, k, causal, scale, scores);
+            Gemm.sgemm(false, false, m, q.dim(), keys, 1f, scores, 0, keys, vd, vBase, v.tensor().cols(), 0f, out.data, (start + t0) * out.cols + h * q.dim(), out.cols);
+        }
+    }
+
+    /**
+     * P [m, keys] (row stride keys, at 0 of p) for queries [t0, t0+m) of query head h in the sequence at
+     * rows [start, start+len): S = scale·Q·Kᵀ, then each row's softmax over its own keys, the rest 0.
+     */
+    private static void probabilities(int start, int len, int t0, int m, int keys, int h, int kvHead, Heads q, Heads k,
+                                      boolean causal, float scale, float[] p) {
+        int qCols = q.tensor().cols(), kCols = k.tensor().cols();
+        Gemm.sgemm(false, true, m, keys, q.dim(), scale, cpu(q.tensor()).data, at(q, start + t0, h), qCols,
+                cpu(k.tensor()).data, at(k, start, kvHead), kCols, 0f, p, 0, keys);
+        for (int i = 0; i < m; i++) {
+            int row = i * keys, n = causal ? t0 + i + 1 : len;
+            float inv = 1f / CpuKernels.softmaxExp(p, row, n, CpuKernels.max(p, row, n));
+            CpuKernels.scale(p, row, n, inv);
+            Arrays.fill(p, row + n, row + keys, 0f);
+        }
+    }
+
+    @Override
+    public void attentionBackward(Packing p, Heads q, Heads k, Heads v, boolean causal, float scale, Tensor dOut,
+                                  Heads dq, Heads dk, Heads dv) {
+        checkAttention(p, q, k, v, dOut);
+        if (!sameHeads(q, dq) || !sameHeads(k, dk) || !sameHeads(v, dv)) throw new IllegalArgumentException("attentionBackward: gradient heads differ from q, k, v");
+        int kvHeads = k.count(), group = q.count() / kvHeads;
+        par.forEach(p.seqs() * kvHeads, task -> {
+            int s = task / kvHeads, g = task % kvHeads, start = p.start(s), len = p.length(s);
+            float[] dkd = cpu(dk.tensor()).data, dvd = cpu(dv.tensor()).data;
+            for (int r = start; r < start + len; r++) {
+                Arrays.fill(dkd, at(dk, r, g), at(dk, r, g) + dk.dim(), 0f);
+                Arrays.fill(dvd, at(dv, r, g), at(dv, r, g) + dv.dim(), 0f);
             }
-            Gemm.sgemm(false, false, m, dim, keys, 1f, scores, 0, keys, vd, vBase, vCols, 0f, out.data, (start + t0) * out.cols + h * dim, out.cols);
+            for (int h = g * group; h < (g + 1) * group; h++)
+                attendHeadBackward(start, len, h, g, q, k, v, causal, scale, cpu(dOut), dq, dk, dv);
+        });
+    }
+
+    private static boolean sameHeads(Heads a, Heads b) {
+        return a.count() == b.count() && a.dim() == b.dim() && a.tensor().rows() == b.tensor().rows();
+    }
+
+    /**
+     * One (sequence, query head) of {@link #attentionBackward}, per tile of queries [t0, t0+m) as in
+     * {@link #attendHead}: P again, dP [m, keys] = dO·V[0:keys]ᵀ, dV[0:keys] += Pᵀ·dO, dS = P⊙(dP - rowsum(P⊙dP))
+     * in place of dP, dQ[t0:t0+m] = scale·dS·K[0:keys], dK[0:keys] += scale·dSᵀ·Q[t0:t0+m].
+     */
+    private void attendHeadBackward(int start, int len, int h, int kvHead, Heads q, Heads k, Heads v, boolean causal, float scale,
+                                    CpuTensor dOut, Heads dq, Heads dk, Heads dv) {
+        int dim = q.dim(), tile = Math.min(QUERY_TILE, len);
+        float[] scratch = attentionScratch(2 * tile * len);
+        int dpAt = tile * len;
+        float[] qd = cpu(q.tensor()).data, kd = cpu(k.tensor()).data, vd = cpu(v.tensor()).data;
+        float[] dqd = cpu(dq.tensor()).data, dkd = cpu(dk.tensor()).data, dvd = cpu(dv.tensor()).data;
+        int qCols = q.tensor().cols(), kCols = k.tensor().cols(), vCols = v.tensor().cols();
+        int dqCols = dq.tensor().cols(), dkCols = dk.tensor().cols(), dvCols = dv.tensor().cols();
+        int kBase = at(k, start, kvHead), vBase = at(v, start, kvHead), dkBase = at(dk, start, kvHead), dvBase = at(dv, start, kvHead);
+        for (int t0 = 0; t0 < len; t0 += tile) {
+            int m = Math.min(tile, len - t0), keys = causal ? t0 + m : len;
+            int dO = (start + t0) * dOut.cols + h * dim, qAt = at(q, start + t0, h);
+            probabilities(start, len, t0, m, keys, h, kvHead, q, k, causal, scale, scratch);
+            Gemm.sgemm(false, true, m, keys, dim, 1f, dOut.data, dO, dOut.cols, vd, vBase, vCols, 0f, scratch, dpAt, keys);
+            Gemm.sgemm(true, false, keys, dim, m, 1f, scratch, 0, keys, dOut.data, dO, dOut.cols, 1f, dvd, dvBase, dvCols);
+            for (int i = 0; i < m; i++) CpuKernels.softmaxBackward(scratch, i * keys, scratch, dpAt + i * keys, keys);
+            Gemm.sgemm(false, false, m, dim, keys, scale, scratch, dpAt, keys, kd, kBase, kCols, 0f, dqd, at(dq, start + t0, h), dqCols);
+            Gemm.sgemm(true, false, keys, dim, m, scale, scratch, dpAt, keys, qd, qAt, qCols, 1f, dkd, dkBase, dkCols);
         }
     }
 

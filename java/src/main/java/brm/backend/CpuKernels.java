@@ -22,6 +22,13 @@ import jdk.incubator.vector.VectorSpecies;
  *   siluMul     y = g/(1 + e^-g)·u
  *   softmaxExp  s_j ← e^(s_j - max), returns Σ_j s_j
  *
+ * and the backward of each, given dy (rstd = 1/√(σ²+ε) as in the forward, g = dy·w):
+ *   layerNorm   dx += rstd·(g - mean(g) - x̂·mean(g·x̂)),  x̂ = (x-μ)·rstd
+ *   rmsNorm     dx += rstd·(g - x·rstd²·mean(g·x))
+ *   gelu        dx = dy·(Φ(x) + x·φ(x)), Φ(x) = ½(1 + erf(x/√2)) as in the forward, φ(x) = e^(-x²/2)/√(2π)
+ *   siluMul     s = 1/(1 + e^-g): dU = dy·g·s, dG = dy·u·s·(1 + g·(1 - s))
+ *   softmax     ds_j = p_j·(dp_j - Σ_k p_k·dp_k)
+ *
  * Bit-reproducibility: the Vector API may evaluate a lane reduction in any order and its EXP with
  * any ≤1-ulp routine, and the interpreter, C1 and C2 do differ, so results would change as the JIT
  * warms up. Sums of lanes are therefore added in lane order ({@link Lanes#sum}) and e^x is computed
@@ -32,7 +39,7 @@ final class CpuKernels {
 
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final FloatVector ONE = FloatVector.broadcast(S, 1f);
-    private static final float INV_SQRT2 = (float) (1 / Math.sqrt(2));
+    private static final float INV_SQRT2 = (float) (1 / Math.sqrt(2)), INV_SQRT_2PI = (float) (1 / Math.sqrt(2 * Math.PI));
     /** P(t) of erfc, constant term first. */
     private static final float[] ERFC_P = {-1.26551223f, 1.00002368f, 0.37409196f, 0.09678418f, -0.18628806f,
             0.27886807f, -1.13520398f, 1.48851587f, -0.82215223f, 0.17087277f};
@@ -111,18 +118,43 @@ final class CpuKernels {
     }
 
     private static void normalize(float[] x, int xo, float mean, float[] w, float[] b, float eps, float[] out, int oo, int n) {
+        float inv = inverseStd(x, xo, mean, eps, n);
+        for (int i = 0; i < n; i += S.length()) {
+            var m = tail(i, n);
+            FloatVector.fromArray(S, x, xo + i, m).sub(mean).mul(inv)
+                    .fma(FloatVector.fromArray(S, w, i, m), FloatVector.fromArray(S, b, i, m))
+                    .intoArray(out, oo + i, m);
+        }
+    }
+
+    /** 1/√(σ² + ε) of x[xo..xo+n) with mean μ, σ² = Σ(x-μ)²/n: layerNorm's rstd. */
+    private static float inverseStd(float[] x, int xo, float mean, float eps, int n) {
         FloatVector acc = FloatVector.zero(S);
         for (int i = 0; i < n; i += S.length()) {
             var m = tail(i, n);
             var d = FloatVector.fromArray(S, x, xo + i, m).sub(mean, m);
             acc = d.fma(d, acc);
         }
-        float inv = (float) (1 / Math.sqrt(Lanes.sum(acc) / n + eps));
+        return (float) (1 / Math.sqrt(Lanes.sum(acc) / n + eps));
+    }
+
+    /** dx[dxo..dxo+n) += the layerNorm backward of row x[xo..xo+n) for dy[dyo..dyo+n), weight w[n]. */
+    static void layerNormBackward(float[] x, int xo, float[] w, float eps, float[] dy, int dyo, float[] dx, int dxo, int n) {
+        float mean = sum(x, xo, n) / n, rstd = inverseStd(x, xo, mean, eps, n);
+        FloatVector sg = FloatVector.zero(S), sgx = FloatVector.zero(S);
         for (int i = 0; i < n; i += S.length()) {
             var m = tail(i, n);
-            FloatVector.fromArray(S, x, xo + i, m).sub(mean).mul(inv)
-                    .fma(FloatVector.fromArray(S, w, i, m), FloatVector.fromArray(S, b, i, m))
-                    .intoArray(out, oo + i, m);
+            var g = FloatVector.fromArray(S, dy, dyo + i, m).mul(FloatVector.fromArray(S, w, i, m));
+            var xhat = FloatVector.fromArray(S, x, xo + i, m).sub(mean).mul(rstd);
+            sg = sg.add(g);
+            sgx = g.fma(xhat, sgx);
+        }
+        float meanG = Lanes.sum(sg) / n, meanGx = Lanes.sum(sgx) / n;
+        for (int i = 0; i < n; i += S.length()) {
+            var m = tail(i, n);
+            var g = FloatVector.fromArray(S, dy, dyo + i, m).mul(FloatVector.fromArray(S, w, i, m));
+            var xhat = FloatVector.fromArray(S, x, xo + i, m).sub(mean).mul(rstd);
+            g.sub(meanG).sub(xhat.mul(meanGx)).mul(rstd).add(FloatVector.fromArray(S, dx, dxo + i, m)).intoArray(dx, dxo + i, m);
         }
     }
 
@@ -132,10 +164,32 @@ final class CpuKernels {
     }
 
     private static void scaleByWeight(float[] x, int xo, float sumSquares, float[] w, float eps, float[] out, int oo, int n) {
-        float inv = (float) (1 / Math.sqrt(sumSquares / n + eps));
+        float inv = rmsInverse(sumSquares, eps, n);
         for (int i = 0; i < n; i += S.length()) {
             var m = tail(i, n);
             FloatVector.fromArray(S, x, xo + i, m).mul(inv).mul(FloatVector.fromArray(S, w, i, m)).intoArray(out, oo + i, m);
+        }
+    }
+
+    /** 1/√(Σx²/n + ε): rmsNorm's rstd. */
+    private static float rmsInverse(float sumSquares, float eps, int n) {
+        return (float) (1 / Math.sqrt(sumSquares / n + eps));
+    }
+
+    /** dx[dxo..dxo+n) += the rmsNorm backward of row x[xo..xo+n) for dy[dyo..dyo+n), weight w[n]. */
+    static void rmsNormBackward(float[] x, int xo, float[] w, float eps, float[] dy, int dyo, float[] dx, int dxo, int n) {
+        float rstd = rmsInverse(dot(x, xo, x, xo, n), eps, n);
+        FloatVector sgx = FloatVector.zero(S);
+        for (int i = 0; i < n; i += S.length()) {
+            var m = tail(i, n);
+            var g = FloatVector.fromArray(S, dy, dyo + i, m).mul(FloatVector.fromArray(S, w, i, m));
+            sgx = g.fma(FloatVector.fromArray(S, x, xo + i, m), sgx);
+        }
+        float c = rstd * rstd * Lanes.sum(sgx) / n;
+        for (int i = 0; i < n; i += S.length()) {
+            var m = tail(i, n);
+            var g = FloatVector.fromArray(S, dy, dyo + i, m).mul(FloatVector.fromArray(S, w, i, m));
+            FloatVector.fromArray(S, x, xo + i, m).mul(-c).add(g).mul(rstd).add(FloatVector.fromArray(S, dx, dxo + i, m)).intoArray(dx, dxo + i, m);
         }
     }
 
@@ -149,16 +203,37 @@ final class CpuKernels {
         }
     }
 
-    /** ½·v·(1 + erf(v/√2)), erf from the erfc polynomial and exp. */
+    /** ½·v·(1 + erf(v/√2)). */
     private static FloatVector gelu(FloatVector v) {
+        return v.mul(0.5f).mul(onePlusErf(v));
+    }
+
+    /** 1 + erf(v/√2) = 2·Φ(v), erf from the erfc polynomial and exp. */
+    private static FloatVector onePlusErf(FloatVector v) {
         var z = v.mul(INV_SQRT2);
         var a = z.abs();
         var t = ONE.div(a.fma(0.5f, 1f));
         var p = FloatVector.broadcast(S, ERFC_P[ERFC_P.length - 1]);
         for (int k = ERFC_P.length - 2; k >= 0; k--) p = p.fma(t, FloatVector.broadcast(S, ERFC_P[k]));
         var erfc = t.mul(exp(p.sub(a.mul(a))));
-        var onePlusErf = erfc.blend(erfc.neg().add(2f), z.compare(VectorOperators.GE, 0f));
-        return v.mul(0.5f).mul(onePlusErf);
+        return erfc.blend(erfc.neg().add(2f), z.compare(VectorOperators.GE, 0f));
+    }
+
+    /** dx[dxo..dxo+n) = dy[dyo..] · gelu'(x[xo..]); dx may be dy. */
+    static void geluBackward(float[] x, int xo, float[] dy, int dyo, float[] dx, int dxo, int n) {
+        int full = S.loopBound(n);
+        for (int i = 0; i < full; i += S.length())
+            geluGrad(FloatVector.fromArray(S, x, xo + i)).mul(FloatVector.fromArray(S, dy, dyo + i)).intoArray(dx, dxo + i);
+        if (full < n) {
+            var m = tail(full, n);
+            geluGrad(FloatVector.fromArray(S, x, xo + full, m)).mul(FloatVector.fromArray(S, dy, dyo + full, m)).intoArray(dx, dxo + full, m);
+        }
+    }
+
+    /** gelu'(v) = Φ(v) + v·φ(v). */
+    private static FloatVector geluGrad(FloatVector v) {
+        var density = exp(v.mul(v).mul(-0.5f)).mul(INV_SQRT_2PI);
+        return v.fma(density, onePlusErf(v).mul(0.5f));
     }
 
 
@@ -169,6 +244,19 @@ final class CpuKernels {
             var gv = FloatVector.fromArray(S, g, go + i, m);
             var sigmoid = ONE.div(exp(gv.neg()).add(1f));
             gv.mul(sigmoid).mul(FloatVector.fromArray(S, u, uo + i, m)).intoArray(out, oo + i, m);
+        }
+    }
+
+    /** dGate[.. n) = dy·u·s·(1 + g·(1 - s)), dUp[.. n) = dy·g·s, s = sigmoid(g[go..]), u = u[uo..]; each vector is read whole before it is written. */
+    static void siluMulBackward(float[] g, int go, float[] u, int uo, float[] dy, int dyo, float[] dGate, int dgo, float[] dUp, int duo, int n) {
+        for (int i = 0; i < n; i += S.length()) {
+            var m = tail(i, n);
+            var gv = FloatVector.fromArray(S, g, go + i, m);
+            var d = FloatVector.fromArray(S, dy, dyo + i, m);
+            var sigmoid = ONE.div(exp(gv.neg()).add(1f));
+            var dSilu = ONE.sub(sigmoid).fma(gv, ONE).mul(sigmoid);
+            d.mul(FloatVector.fromArray(S, u, uo + i, m)).mul(dSilu).intoArray(dGate, dgo + i, m);
+            d.mul(gv.mul(sigmoid)).intoArray(dUp, duo + i, m);
         }
     }
 
@@ -198,6 +286,15 @@ final class CpuKernels {
             acc = acc.add(e, m);
         }
         return Lanes.sum(acc);
+    }
+
+    /** dp[dpo..dpo+n) ← p·(dp - Σ p·dp): the softmax backward of one row of probabilities p[po..po+n). */
+    static void softmaxBackward(float[] p, int po, float[] dp, int dpo, int n) {
+        float pdp = dot(p, po, dp, dpo, n);
+        for (int i = 0; i < n; i += S.length()) {
+            var m = tail(i, n);
+            FloatVector.fromArray(S, dp, dpo + i, m).sub(pdp).mul(FloatVector.fromArray(S, p, po + i, m)).intoArray(dp, dpo + i, m);
+        }
     }
 
     /** max of s[o..o+n), n ≥ 1. */

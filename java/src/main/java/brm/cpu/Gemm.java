@@ -13,7 +13,7 @@ import jdk.incubator.vector.VectorMask;
 /**
  * FP32 matrix products for the CPU backend.
  *
- *   linear: y[rows, out] = x[rows, in] · Wᵀ + b                 W in nn.Linear layout [out, in]
+ *   linear: y[rows, out] = x[rows, in] · Wᵀ + b (+ beta · y)     W in nn.Linear layout [out, in]
  *   sgemm:  C[m, n] = alpha · op(A)[m, k] · op(B)[k, n] + beta · C    row-major, op(X) = X or Xᵀ
  *
  * Both run the GotoBLAS/BLIS blocking, loops from the outermost:
@@ -25,7 +25,10 @@ import jdk.incubator.vector.VectorMask;
  *           {@link GemmKernel} accumulates the MR×NR tile in registers over the block's depth
  * and each tile is added into C: on the first k block C = tile + beta·C (+ b), later C += tile.
  * alpha is folded into the packed A; edge tiles run on zero padding and store only their
- * in-range part. sgemm products under SMALL multiply-adds skip packing (direct vector loops).
+ * in-range part. sgemm products under SMALL multiply-adds skip packing (direct vector loops), and
+ * so do narrow ones, C with at most NARROW columns and A not transposed (LoRA's x·Aᵀ and dy·B,
+ * [rows, r]): a tile would be mostly padding and packing A would copy all of it, so each C[i, j] is
+ * a dot product along k of A's row i with a column of op(B), four columns per sweep of the row.
  * The Parallel overloads split C into one band of whole tiles per thread, along its longer side.
  */
 public final class Gemm {
@@ -37,6 +40,8 @@ public final class Gemm {
     static final int NC = 16 * NR;
     /** Below this many multiply-adds sgemm skips packing. */
     static final long SMALL = 1 << 16;
+    /** At most this many columns of C take the narrow path. */
+    static final int NARROW = L;
 
     /**
      * A weight [out, in] packed for repeated products: for each KC block of in, the B block
@@ -71,16 +76,28 @@ public final class Gemm {
 
     /** y[rows, out] at yOff = x[rows, in] at xOff · Wᵀ (+ bias[out] when non-null); single thread. */
     public static void linear(float[] x, int xOff, int rows, PackedWeight w, float[] bias, float[] y, int yOff) {
-        linear(CALLER, x, xOff, rows, w, bias, y, yOff);
+        linear(CALLER, x, xOff, rows, w, bias, 0f, y, yOff);
+    }
+
+    /**
+     * y[rows, out] at yOff = x[rows, in] at xOff · Wᵀ (+ bias[out] when non-null) + beta · y; single
+     * thread. beta 1 accumulates (backward's dx += dy·W); beta 0 ignores y's contents.
+     */
+    public static void linear(float[] x, int xOff, int rows, PackedWeight w, float[] bias, float beta, float[] y, int yOff) {
+        linear(CALLER, x, xOff, rows, w, bias, beta, y, yOff);
     }
 
     /** y[rows, out] at yOff = x[rows, in] at xOff · Wᵀ (+ bias[out] when non-null), on par's threads. */
     public static void linear(Parallel par, float[] x, int xOff, int rows, PackedWeight w, float[] bias, float[] y, int yOff) {
+        linear(par, x, xOff, rows, w, bias, 0f, y, yOff);
+    }
+
+    private static void linear(Parallel par, float[] x, int xOff, int rows, PackedWeight w, float[] bias, float beta, float[] y, int yOff) {
         checkMatrix("x", x, xOff, rows, w.in, w.in);
         checkMatrix("y", y, yOff, rows, w.out, w.out);
         if (bias != null && bias.length < w.out)
             throw new IllegalArgumentException("bias has " + bias.length + " values, W has " + w.out + " outputs");
-        run(par, new Product(rows, w.out, w.in, 1f, x, xOff, w.in, false, null, 0, 0, false, w.panels, 0f, bias, y, yOff, w.out));
+        run(par, new Product(rows, w.out, w.in, 1f, x, xOff, w.in, false, null, 0, 0, false, w.panels, beta, bias, y, yOff, w.out));
     }
 
     /**
@@ -122,6 +139,10 @@ public final class Gemm {
         final float[] tile = new float[MR * NR];
         /** One row of op(A) for the small path; grows to the largest k seen. */
         float[] row = new float[0];
+        /** op(B)ᵀ for the narrow path, [n rounded up to 4][k]; grows on demand. */
+        float[] columns = new float[0];
+        /** The narrow path's four dot-product vectors, summed lane by lane from here (cheaper than extracting lanes). */
+        final float[] sums = new float[4 * L];
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -134,6 +155,12 @@ public final class Gemm {
         }
         if (p.panels == null && (long) p.m * p.n * p.k < SMALL) {
             small(p, SCRATCH.get());
+            return;
+        }
+        if (p.panels == null && p.n <= NARROW && !p.transA) {
+            float[] columns = packColumns(p, SCRATCH.get());
+            int bands = Math.min(par.threads(), p.m);
+            par.forEach(bands, band -> narrow(p, columns, (int) ((long) p.m * band / bands), (int) ((long) p.m * (band + 1) / bands), SCRATCH.get().sums));
             return;
         }
         // one band per thread, cut along the side with more tiles; a band re-packs the other operand
@@ -323,6 +350,54 @@ public final class Gemm {
                     }
                     float v = Lanes.sum(acc);
                     c[ci + j] = p.beta == 0f ? v : v + p.beta * c[ci + j];
+                }
+            }
+        }
+    }
+
+    /** op(B)ᵀ [n, k] row-major into s.columns, zero rows up to a multiple of 4 (the narrow path's column groups). */
+    private static float[] packColumns(Product p, Scratch s) {
+        int n4 = (p.n + 3) & ~3;
+        if (s.columns.length < n4 * p.k) s.columns = new float[n4 * p.k];
+        float[] columns = s.columns;
+        for (int j = 0; j < n4; j++)
+            for (int q = 0; q < p.k; q++)
+                columns[j * p.k + q] = j >= p.n ? 0f : p.transB ? p.b[p.bOff + j * p.ldb + q] : p.b[p.bOff + q * p.ldb + j];
+        return columns;
+    }
+
+    /** Rows [i0, i1) of a narrow product: C[i, j] = alpha · A[i, :]·columns[j, :] + beta·C, four columns per sweep along k. */
+    private static void narrow(Product p, float[] columns, int i0, int i1, float[] sums) {
+        int k = p.k, full = k - k % L;
+        VectorMask<Float> tail = F.indexInRange(full, k);
+        for (int i = i0; i < i1; i++) {
+            int ai = p.aOff + i * p.lda, ci = p.cOff + i * p.ldc;
+            for (int j = 0; j < p.n; j += 4) {
+                int b0 = j * k, b1 = b0 + k, b2 = b1 + k, b3 = b2 + k;
+                FloatVector s0 = FloatVector.zero(F), s1 = s0, s2 = s0, s3 = s0;
+                for (int q = 0; q < full; q += L) {
+                    FloatVector x = FloatVector.fromArray(F, p.a, ai + q);
+                    s0 = x.fma(FloatVector.fromArray(F, columns, b0 + q), s0);
+                    s1 = x.fma(FloatVector.fromArray(F, columns, b1 + q), s1);
+                    s2 = x.fma(FloatVector.fromArray(F, columns, b2 + q), s2);
+                    s3 = x.fma(FloatVector.fromArray(F, columns, b3 + q), s3);
+                }
+                if (full < k) {
+                    FloatVector x = FloatVector.fromArray(F, p.a, ai + full, tail);
+                    s0 = x.fma(FloatVector.fromArray(F, columns, b0 + full, tail), s0);
+                    s1 = x.fma(FloatVector.fromArray(F, columns, b1 + full, tail), s1);
+                    s2 = x.fma(FloatVector.fromArray(F, columns, b2 + full, tail), s2);
+                    s3 = x.fma(FloatVector.fromArray(F, columns, b3 + full, tail), s3);
+                }
+                s0.intoArray(sums, 0);
+                s1.intoArray(sums, L);
+                s2.intoArray(sums, 2 * L);
+                s3.intoArray(sums, 3 * L);
+                for (int u = 0; u < 4 && j + u < p.n; u++) {
+                    float sum = 0;
+                    for (int l = 0; l < L; l++) sum += sums[u * L + l];
+                    float v = p.alpha * sum;
+                    p.c[ci + j + u] = p.beta == 0f ? v : v + p.beta * p.c[ci + j + u];
                 }
             }
         }

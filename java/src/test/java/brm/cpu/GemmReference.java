@@ -37,9 +37,9 @@ final class GemmReference {
         return new Expected(value, scale);
     }
 
-    /** Expected y[rows, out] = x[rows, in] · Wᵀ + bias, with W [out, in] unpacked. */
-    static Expected linear(float[] x, int xOff, int rows, float[] w, int out, int in, float[] bias) {
-        Expected e = sgemm(false, true, rows, out, in, 1f, x, xOff, in, w, 0, in, 0f, null, 0, out);
+    /** Expected y[rows, out] = x[rows, in] · Wᵀ + bias + beta · y, with W [out, in] unpacked; y is only read. */
+    static Expected linear(float[] x, int xOff, int rows, float[] w, int out, int in, float[] bias, float beta, float[] y, int yOff) {
+        Expected e = sgemm(false, true, rows, out, in, 1f, x, xOff, in, w, 0, in, beta, y, yOff, out);
         if (bias != null)
             for (int r = 0; r < rows; r++)
                 for (int o = 0; o < out; o++) {

@@ -27,10 +27,14 @@ class GemmTest {
     @AfterAll
     static void stopThreads() { two.close(); }
 
-    /** m, n, k: tiny, odd, deep (small path and 8 k blocks), exactly one tile, past one KC/NC/MC block, wide, tall. */
+    /**
+     * m, n, k: tiny, odd, deep (small path and 8 k blocks), exactly one tile, past one KC/NC/MC block, wide, tall,
+     * and narrow (n ≤ NARROW: a partial and a full group of four columns, k with and without a vector tail).
+     */
     private static final int[][] SHAPES = {
             {1, 1, 1}, {7, 13, 5}, {33, 65, 17}, {1, 2, 3000}, {4, 9, 2001}, {100, 300, 257}, {12, 32, 256},
-            {13, 33, 513}, {40, 1100, 30}, {1600, 20, 24}, {5, 70, 300}, {300, 3, 250}};
+            {13, 33, 513}, {40, 1100, 30}, {1600, 20, 24}, {5, 70, 300}, {300, 3, 250}, {500, Gemm.NARROW, 37},
+            {1000, 9, 64}, {97, 8, 1001}};
 
     @Test
     void sgemmMatchesReferenceOverTransposesAlphaBetaAndThreads() {
@@ -60,7 +64,17 @@ class GemmTest {
         for (int[] s : shapes)
             for (boolean withBias : new boolean[] {false, true})
                 for (Parallel par : new Parallel[] {null, two})
-                    checkLinear(rnd, par, s[0], s[1], s[2], withBias);
+                    checkLinear(rnd, par, s[0], s[1], s[2], withBias, 0f);
+    }
+
+    /** The single-thread linear with beta: backward's dx += dy·W (beta 1) and a general beta. */
+    @Test
+    void linearAccumulatesIntoYWithBeta() {
+        Random rnd = new Random(SEED);
+        int[][] shapes = {{1, 1, 1}, {7, 13, 5}, {33, 65, 17}, {100, 300, 257}, {13, 37, 600}, {5, 8, 0}};
+        for (int[] s : shapes)
+            for (float beta : new float[] {1f, -0.5f})
+                checkLinear(rnd, null, s[0], s[1], s[2], s[0] % 2 == 1, beta);
     }
 
     @Test
@@ -91,17 +105,18 @@ class GemmTest {
         compare(what, expected, k, before, c, cOff, m, n, ldc);
     }
 
-    private static void checkLinear(Random rnd, Parallel par, int rows, int out, int in, boolean withBias) {
+    /** linear, on par's threads or (par null) the single-thread entry point taking beta. */
+    private static void checkLinear(Random rnd, Parallel par, int rows, int out, int in, boolean withBias, float beta) {
         int xOff = rnd.nextInt(4), yOff = rnd.nextInt(4);
         float[] x = random(rnd, xOff + rows * in + 2), w = random(rnd, out * in);
-        float[] bias = withBias ? random(rnd, out) : null, y = new float[yOff + rows * out + 2];
-        Arrays.fill(y, Float.NaN);
-        GemmReference.Expected expected = GemmReference.linear(x, xOff, rows, w, out, in, bias);
+        float[] bias = withBias ? random(rnd, out) : null, y = random(rnd, yOff + rows * out + 2);
+        if (beta == 0f) Arrays.fill(y, Float.NaN); // beta = 0 must ignore y's garbage
+        GemmReference.Expected expected = GemmReference.linear(x, xOff, rows, w, out, in, bias, beta, y, yOff);
         Gemm.PackedWeight packed = Gemm.pack(w, out, in);
         float[] before = y.clone();
-        if (par == null) Gemm.linear(x, xOff, rows, packed, bias, y, yOff);
+        if (par == null) Gemm.linear(x, xOff, rows, packed, bias, beta, y, yOff);
         else Gemm.linear(par, x, xOff, rows, packed, bias, y, yOff);
-        String what = "linear(" + rows + "x" + out + "x" + in + ", bias=" + withBias + ", threads="
+        String what = "linear(" + rows + "x" + out + "x" + in + ", bias=" + withBias + ", beta=" + beta + ", threads="
                 + (par == null ? 1 : par.threads()) + ") seed=" + SEED;
         compare(what, expected, in, before, y, yOff, rows, out, out);
     }
