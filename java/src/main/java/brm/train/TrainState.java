@@ -18,22 +18,29 @@ import java.util.Map;
 /**
  * A training checkpoint, one safetensors file written atomically: for each trained tensor K its
  * value under K and AdamW's moments under K.exp_avg and K.exp_avg_sq (FP32, exactly as held), and
- * in the header's metadata the step reached and the run's settings.
+ * in the header's metadata the step reached, the loss accumulated towards the next report and the
+ * run's settings.
  */
 final class TrainState {
     private final long step;
+    private final double lossSum;
+    private final long lossSteps;
     private final JsonNode settings;
     private final Map<String, float[]> tensors;
     private final Path file;
 
-    private TrainState(Path file, long step, JsonNode settings, Map<String, float[]> tensors) {
+    private TrainState(Path file, long step, double lossSum, long lossSteps, JsonNode settings, Map<String, float[]> tensors) {
         this.file = file;
         this.step = step;
+        this.lossSum = lossSum;
+        this.lossSteps = lossSteps;
         this.settings = settings;
         this.tensors = tensors;
     }
 
-    static void write(Path file, String key, long step, ObjectNode settings, List<Parameter> params, float[][] values, AdamW adam) {
+    /** lossSum, lossSteps: the training loss summed over the steps since the last report, and their count. */
+    static void write(Path file, String key, long step, double lossSum, long lossSteps, ObjectNode settings,
+                      List<Parameter> params, float[][] values, AdamW adam) {
         Map<String, SafetensorsWriter.Tensor> tensors = new LinkedHashMap<>();
         for (int i = 0; i < params.size(); i++) {
             int rows = params.get(i).value().rows(), cols = params.get(i).value().cols();
@@ -42,7 +49,7 @@ final class TrainState {
             tensors.put(k + ".exp_avg", new SafetensorsWriter.Tensor(adam.firstMoment(i), rows, cols));
             tensors.put(k + ".exp_avg_sq", new SafetensorsWriter.Tensor(adam.secondMoment(i), rows, cols));
         }
-        ObjectNode state = Jsonl.JSON.createObjectNode().put("step", step);
+        ObjectNode state = Jsonl.JSON.createObjectNode().put("step", step).put("loss_sum", lossSum).put("loss_steps", lossSteps);
         state.set("settings", settings);
         SafetensorsWriter.write(file, tensors, Map.of(key, state.toString()));
     }
@@ -58,8 +65,9 @@ final class TrainState {
                 throw new BrmException(file + ": its " + key + " metadata is not valid JSON");
             }
             Map<String, float[]> tensors = new LinkedHashMap<>();
-            for (String name : f.tensors().keySet()) tensors.put(name, f.floats(name));
-            return new TrainState(file, state.path("step").asLong(), state.path("settings"), tensors);
+            for (String name : f.tensors().keySet()) tensors.put(name, f.floats(f.info(name)));
+            return new TrainState(file, state.path("step").asLong(), state.path("loss_sum").asDouble(), state.path("loss_steps").asLong(),
+                    state.path("settings"), tensors);
         }
     }
 
@@ -67,12 +75,20 @@ final class TrainState {
         return step;
     }
 
+    double lossSum() {
+        return lossSum;
+    }
+
+    long lossSteps() {
+        return lossSteps;
+    }
+
     /** Refuses to resume when any setting (or the data) differs, naming the first that does. */
     void requireSettings(ObjectNode expected, Path where) {
         for (Iterator<Map.Entry<String, JsonNode>> it = expected.fields(); it.hasNext(); ) {
             var e = it.next();
             JsonNode saved = settings.get(e.getKey());
-            if (!e.getValue().equals(saved))
+            if (saved == null || !e.getValue().toString().equals(saved.toString()))
                 throw new BrmException(where + ": was written with " + e.getKey() + " = " + saved + ", this run has " + e.getValue()
                         + "; resume with the same settings and data (or train into a new --out)");
         }

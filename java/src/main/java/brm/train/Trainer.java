@@ -127,19 +127,17 @@ public final class Trainer {
             } else {
                 adam = new AdamW(o.adam, params.stream().mapToInt(Parameter::size).toArray());
             }
-            loop(model, values, adam, settings);
+            loop(model, values, adam, settings, state == null ? 0 : state.lossSum(), state == null ? 0 : state.lossSteps());
             write(config, params, values);
         }
     }
 
-    private void loop(DifferentiableRewardModel model, float[][] values, AdamW adam, ObjectNode settings) {
+    private void loop(DifferentiableRewardModel model, float[][] values, AdamW adam, ObjectNode settings, double lossSinceReport, long stepsSinceReport) {
         List<Parameter> params = model.parameters();
         Schedule schedule = new Schedule(o.schedule, o.lr, o.warmupSteps, totalSteps);
         BradleyTerry bt = o.loss;
         int[] order = null;
         long orderEpoch = -1, pairsSeen = 0, tokensSeen = 0;
-        double lossSinceReport = 0;
-        long stepsSinceReport = 0;
         for (long step = adam.step(); step < totalSteps; step++) {
             long epoch = step / stepsPerEpoch;
             if (epoch != orderEpoch) {
@@ -200,7 +198,7 @@ public final class Trainer {
                 stepsSinceReport = 0;
             }
             if (epochEnd || (o.saveEvery > 0 && done % o.saveEvery == 0))
-                TrainState.write(out.resolve(CHECKPOINT), STATE, done, settings, params, values, adam);
+                TrainState.write(out.resolve(CHECKPOINT), STATE, done, lossSinceReport, stepsSinceReport, settings, params, values, adam);
         }
     }
 
