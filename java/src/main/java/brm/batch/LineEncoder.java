@@ -45,9 +45,10 @@ public final class LineEncoder {
     /**
      * A preference pair, [chosen ids, rejected ids]: {@code {"prompt", "chosen", "rejected"[, "input"]}}
      * (the TRL convention; each side is prompt + response under the text rules) or
-     * {@code {"chosen_ids", "rejected_ids"}}. A pair whose two sides are the same sequence is an error.
+     * {@code {"chosen_ids", "rejected_ids"}}. A pair whose two sides are the same sequence is an error,
+     * or null when not identicalIsError.
      */
-    public int[][] encodePair(Jsonl.Line line, String source) {
+    public int[][] encodePair(Jsonl.Line line, String source, boolean identicalIsError) {
         String where = source + ":" + line.number();
         JsonNode v = line.value();
         int[][] pair;
@@ -59,8 +60,11 @@ public final class LineEncoder {
                 throw new BrmException(where + ": \"" + (chosen.isEmpty() ? "chosen" : "rejected") + "\" is empty");
             pair = new int[][] {encodeText(v, chosen, where), encodeText(v, rejected, where)};
         }
-        if (Arrays.equals(pair[0], pair[1]))
-            throw new BrmException(where + ": chosen and rejected are the same sequence");
+        if (Arrays.equals(pair[0], pair[1])) {
+            if (!identicalIsError) return null;
+            throw new BrmException(where + ": chosen and rejected are the same sequence"
+                    + (v.path("chosen").equals(v.path("rejected")) ? "" : " once tokenized and fitted to --max-length " + rules.maxLength()) + " (--skip-identical skips such pairs)");
+        }
         return pair;
     }
 

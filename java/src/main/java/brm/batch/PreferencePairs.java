@@ -23,20 +23,27 @@ public final class PreferencePairs {
         }
     }
 
+    /** The pairs of a file, and the lines skipped because both sides became the same token sequence. */
+    public record Read(List<Pair> pairs, List<Integer> skippedLines) {}
+
     /**
      * Reads every line of file. With {@code margins}, each line must carry a numeric "margin";
-     * without, a "margin" field is ignored. An empty file is an error.
+     * without, a "margin" field is ignored. A pair whose sides encode to the same ids (unknown
+     * characters, truncation) is an error, or with {@code skipIdentical} is skipped and its line
+     * listed. A file with no usable pair is an error.
      */
-    public static List<Pair> read(Path file, LineEncoder encoder, boolean margins) {
+    public static Read read(Path file, LineEncoder encoder, boolean margins, boolean skipIdentical) {
         List<Pair> pairs = new ArrayList<>();
+        List<Integer> skipped = new ArrayList<>();
         try (Jsonl.Reader reader = Jsonl.Reader.open(file)) {
             for (Jsonl.Line l = reader.next(); l != null; l = reader.next()) {
-                int[][] ids = encoder.encodePair(l, reader.name());
-                pairs.add(new Pair(l.number(), ids[0], ids[1], margins ? margin(l, reader.name()) : 0f));
+                int[][] ids = encoder.encodePair(l, reader.name(), !skipIdentical);
+                if (ids == null) skipped.add(l.number());
+                else pairs.add(new Pair(l.number(), ids[0], ids[1], margins ? margin(l, reader.name()) : 0f));
             }
         }
-        if (pairs.isEmpty()) throw new BrmException(file + ": no preference pairs");
-        return pairs;
+        if (pairs.isEmpty()) throw new BrmException(file + ": no usable preference pairs" + (skipped.isEmpty() ? "" : " (" + skipped.size() + " skipped as identical)"));
+        return new Read(List.copyOf(pairs), List.copyOf(skipped));
     }
 
     private static float margin(Jsonl.Line l, String source) {

@@ -1,12 +1,15 @@
 package brm.cli;
 
 import brm.BrmException;
+import brm.batch.PreferencePairs;
 import brm.batch.Truncation;
 import org.apache.commons.cli.CommandLine;
 import org.apache.commons.cli.Option;
 import org.apache.commons.cli.Options;
 
 import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Collectors;
 
 /** Option definitions and typed getters shared by the subcommands. */
 final class Args {
@@ -46,6 +49,22 @@ final class Args {
         o.addOption(flag("append-eos", "append the model's eos token to text lines"));
         o.addOption(value("max-length", "L", "longest sequence in tokens (default: the model's position limit)"));
         o.addOption(value("truncate", "left|right|error", "what to do with longer lines (default error)"));
+    }
+
+    /** --skip-identical, for the commands that read preference pairs. */
+    static void addPairOptions(Options o) {
+        o.addOption(flag("skip-identical", "skip pairs whose two sides encode to the same tokens (listed on stderr) instead of failing"));
+    }
+
+    /** The pairs of the file named by option {@code name}; skipped lines are reported on stderr. */
+    static List<PreferencePairs.Pair> readPairs(CommandLine line, String name, ModelSession session, boolean margins) {
+        Path file = path(line, name);
+        var read = PreferencePairs.read(file, session.encoder(true), margins, line.hasOption("skip-identical"));
+        if (!read.skippedLines().isEmpty())
+            System.err.println(file + ": skipped " + read.skippedLines().size() + " pairs whose sides encode identically (lines "
+                    + read.skippedLines().stream().limit(20).map(String::valueOf).collect(Collectors.joining(", "))
+                    + (read.skippedLines().size() > 20 ? ", ..." : "") + ")");
+        return read.pairs();
     }
 
     static Path path(CommandLine line, String name) {

@@ -1,6 +1,5 @@
 package brm.cli;
 
-import brm.batch.PreferencePairs;
 import brm.batch.PreferencePairs.Pair;
 import brm.io.AtomicFiles;
 import brm.io.Jsonl;
@@ -44,6 +43,7 @@ final class EvalPrefsCommand implements Command {
         o.addOption(Args.required("data", "PAIRS.jsonl", "preference pairs"));
         o.addOption(Args.value("output", "METRICS.json", "also write the metrics as JSON (atomically; - for standard output)"));
         Args.addTextRules(o);
+        Args.addPairOptions(o);
         return o;
     }
 
@@ -54,7 +54,7 @@ final class EvalPrefsCommand implements Command {
         Long initHead = Args.optionalLong(line, "init-head");
         var options = new RewardModel.Options(Args.threads(line), Math.multiplyExact(2 * batchSize, session.rules().maxLength()),
                 initHead == null ? OptionalLong.empty() : OptionalLong.of(initHead));
-        List<Pair> pairs = PreferencePairs.read(Args.path(line, "data"), session.encoder(true), false);
+        List<Pair> pairs = Args.readPairs(line, "data", session, false);
         float[] chosen = new float[pairs.size()], rejected = new float[pairs.size()];
         Progress progress = new Progress("eval-prefs", "pairs");
         long tokens = 0;

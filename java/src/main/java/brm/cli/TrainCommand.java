@@ -1,7 +1,6 @@
 package brm.cli;
 
 import brm.BrmException;
-import brm.batch.PreferencePairs;
 import brm.batch.PreferencePairs.Pair;
 import brm.train.AdamW;
 import brm.train.BradleyTerry;
@@ -73,6 +72,7 @@ final class TrainCommand implements Command {
         o.addOption(Args.flag("resume", "continue from ADIR/checkpoint.safetensors"));
         o.addOption(Args.value("threads", "N", "compute threads (default: all cores, " + Runtime.getRuntime().availableProcessors() + ")"));
         Args.addTextRules(o);
+        Args.addPairOptions(o);
         return o;
     }
 
@@ -86,9 +86,9 @@ final class TrainCommand implements Command {
         boolean margins = line.hasOption("margin");
         var encoder = session.encoder(true);
         Path data = Args.path(line, "data");
-        List<Pair> train = PreferencePairs.read(data, encoder, margins), eval = List.of();
+        List<Pair> train = Args.readPairs(line, "data", session, margins), eval = List.of();
         if (line.hasOption("eval-data")) {
-            eval = PreferencePairs.read(Args.path(line, "eval-data"), encoder, false);
+            eval = Args.readPairs(line, "eval-data", session, false);
         } else if (line.hasOption("eval-fraction")) {
             double f = Args.number(line, "eval-fraction", 0, 0, true);
             if (f >= 1) throw new UsageException("--eval-fraction must be below 1, got " + f);

@@ -134,8 +134,8 @@ public final class Trainer {
 
     private void loop(DifferentiableRewardModel model, float[][] values, AdamW adam, ObjectNode settings, double lossSinceReport, long stepsSinceReport) {
         List<Parameter> params = model.parameters();
-        Schedule schedule = new Schedule(o.schedule, o.lr, o.warmupSteps, totalSteps);
-        BradleyTerry bt = o.loss;
+        OptimizerStep optimizer = new OptimizerStep(model, values, adam, new Schedule(o.schedule, o.lr, o.warmupSteps, totalSteps),
+                o.loss, o.maxGradNorm, o.batchSize, o.seed);
         int[] order = null;
         long orderEpoch = -1, pairsSeen = 0, tokensSeen = 0;
         for (long step = adam.step(); step < totalSteps; step++) {
@@ -145,40 +145,17 @@ public final class Trainer {
                 orderEpoch = epoch;
             }
             int from = (int) (step % stepsPerEpoch * o.batchSize * o.gradAccum);
-            int to = Math.min(train.size(), from + o.batchSize * o.gradAccum);
-            model.zeroGradients();
-            double loss = 0;
-            for (int mb = from; mb < to; mb += o.batchSize) {
-                List<Pair> batch = new ArrayList<>();
-                for (int i = mb; i < Math.min(to, mb + o.batchSize); i++) batch.add(train.get(order[i]));
-                model.dropout(o.seed * 1_000_003L + step * 4099L + mb);
-                float[] rewards = model.forward(sequences(batch));
-                float[] margins = new float[batch.size()], dRewards = new float[rewards.length];
-                for (int i = 0; i < margins.length; i++) margins[i] = batch.get(i).margin();
-                double part = bt.lossAndGradient(rewards, margins, 1.0 / (to - from), dRewards);
-                if (!Double.isFinite(part)) throw diverged(step, "loss", part, batch);
-                loss += part;
-                model.backward(dRewards);
-                for (Pair p : batch) tokensSeen += p.tokens();
+            List<Pair> pairs = new ArrayList<>();
+            for (int i = from; i < Math.min(train.size(), from + o.batchSize * o.gradAccum); i++) pairs.add(train.get(order[i]));
+            OptimizerStep.Result r;
+            try {
+                r = optimizer.run(step, pairs);
+            } catch (OptimizerStep.Diverged d) {
+                throw diverged(step, d);
             }
-            float[][] grads = new float[params.size()][];
-            double sumSquares = 0;
-            for (int i = 0; i < grads.length; i++) {
-                grads[i] = model.backend().download(params.get(i).gradient());
-                for (float g : grads[i]) sumSquares += (double) g * g;
-            }
-            double norm = Math.sqrt(sumSquares);
-            if (!Double.isFinite(norm)) throw diverged(step, "gradient norm", norm, pairsOf(order, from, to));
-            if (o.maxGradNorm > 0 && norm > o.maxGradNorm) {
-                float clip = (float) (o.maxGradNorm / (norm + 1e-6));
-                for (float[] g : grads)
-                    for (int k = 0; k < g.length; k++) g[k] *= clip;
-            }
-            double lr = schedule.at(step);
-            adam.update(values, grads, lr);
-            for (int i = 0; i < values.length; i++) model.backend().write(values[i], params.get(i).value());
-            pairsSeen += to - from;
-            lossSinceReport += loss;
+            pairsSeen += pairs.size();
+            for (Pair p : pairs) tokensSeen += p.tokens();
+            lossSinceReport += r.loss();
             stepsSinceReport++;
             listener.step(step + 1, totalSteps, pairsSeen, tokensSeen);
 
@@ -186,7 +163,7 @@ public final class Trainer {
             boolean epochEnd = done % stepsPerEpoch == 0 || done == totalSteps;
             if (epochEnd || (o.evalEvery > 0 && done % o.evalEvery == 0)) {
                 ObjectNode line = Jsonl.JSON.createObjectNode().put("step", done).put("epoch", (double) done / stepsPerEpoch)
-                        .put("loss", lossSinceReport / stepsSinceReport).put("lr", lr).put("grad_norm", norm);
+                        .put("loss", lossSinceReport / stepsSinceReport).put("lr", r.lr()).put("grad_norm", r.gradNorm());
                 if (!eval.isEmpty()) {
                     PreferenceMetrics m = evaluate(model, eval, o.batchSize);
                     line.put("eval_pairs", m.pairs()).put("eval_accuracy", m.accuracy()).put("eval_nll", m.nll()).put("eval_ece", m.ece());
@@ -255,17 +232,11 @@ public final class Trainer {
         return order;
     }
 
-    private List<Pair> pairsOf(int[] order, int from, int to) {
-        List<Pair> pairs = new ArrayList<>();
-        for (int i = from; i < to; i++) pairs.add(train.get(order[i]));
-        return pairs;
-    }
-
-    private BrmException diverged(long step, String what, double value, List<Pair> batch) {
+    private BrmException diverged(long step, OptimizerStep.Diverged d) {
         StringBuilder lines = new StringBuilder();
-        for (Pair p : batch) lines.append(lines.isEmpty() ? "" : ", ").append(p.line());
+        for (Pair p : d.pairs) lines.append(lines.isEmpty() ? "" : ", ").append(p.line());
         Path checkpoint = out.resolve(CHECKPOINT);
-        return new BrmException("step " + (step + 1) + ": the " + what + " is " + value + " on the pairs at lines " + lines + " of " + dataName
+        return new BrmException("step " + (step + 1) + ": the " + d.what + " is " + d.value + " on the pairs at lines " + lines + " of " + dataName
                 + "; stopped (" + (Files.exists(checkpoint) ? "the last checkpoint is kept in " + checkpoint : "no checkpoint was saved yet")
                 + "; try a lower --lr)");
     }
