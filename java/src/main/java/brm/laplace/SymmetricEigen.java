@@ -61,12 +61,12 @@ public final class SymmetricEigen {
         this.vectors = vectors;
     }
 
-    /** Eigenvalues λ_0 ≤ λ_1 ≤ … ≤ λ_{n-1} [n]. */
+    /** Eigenvalues λ_0 ≤ λ_1 ≤ … ≤ λ_{n-1} [n] (the array itself, not a copy). */
     public double[] values() {
         return values;
     }
 
-    /** Eigenvectors [n, n] row-major, column k (entries k, n+k, 2n+k, …) the unit eigenvector of λ_k. */
+    /** Eigenvectors [n, n] row-major, column k (entries k, n+k, 2n+k, …) the unit eigenvector of λ_k (not a copy). */
     public double[] vectors() {
         return vectors;
     }
@@ -157,7 +157,7 @@ public final class SymmetricEigen {
         for (int k0 = 0; k0 < n - 2; k0 += PANEL) {
             int nb = Math.min(PANEL, n - 2 - k0);
             for (int j = 0; j < nb; j++) {
-                int k = k0 + j, lo = k + 1, m = n - lo, vo = j * n, wo = j * n;
+                int k = k0 + j, lo = k + 1, m = n - lo, o = j * n; // v_j = vp[o..o+n), w_j = wp[o..o+n)
                 // column k and d_k of the updated matrix: stored values less the panel's pending updates
                 double dk = w[k * n + k];
                 for (int i = lo; i < n; i++) x[i] = w[i * n + k];
@@ -170,31 +170,31 @@ public final class SymmetricEigen {
                 for (int i = lo + 1; i < n; i++) tail += x[i] * x[i];
                 if (tail == 0) { // already tridiagonal in this column: H_k = I, nothing pending
                     e[k] = x0;
-                    Arrays.fill(vp, vo + lo, vo + n, 0);
-                    Arrays.fill(wp, wo + lo, wo + n, 0);
+                    Arrays.fill(vp, o + lo, o + n, 0);
+                    Arrays.fill(wp, o + lo, o + n, 0);
                     continue;
                 }
                 double beta = -Math.copySign(Math.sqrt(x0 * x0 + tail), x0), t0 = (beta - x0) / beta;
                 tau[k] = t0;
                 e[k] = beta;
-                vp[vo + lo] = 1;
-                for (int i = lo + 1; i < n; i++) vp[vo + i] = x[i] / (x0 - beta);
-                System.arraycopy(vp, vo + lo, w, k * n + lo, m); // kept for the reflector product
+                vp[o + lo] = 1;
+                for (int i = lo + 1; i < n; i++) vp[o + i] = x[i] / (x0 - beta);
+                System.arraycopy(vp, o + lo, w, k * n + lo, m); // kept for the reflector product
 
                 // p = τ·B·v with B = stored lower triangle − Σ_t (v_t·w_tᵀ + w_t·v_tᵀ), built in wp row j
-                Arrays.fill(wp, wo + lo, wo + n, 0);
+                Arrays.fill(wp, o + lo, o + n, 0);
                 for (int i = lo; i < n; i++) {
                     int row = i * n;
-                    double vi = vp[vo + i];
-                    wp[wo + i] += DoubleKernels.dotAxpy(w, row + lo, vp, vo + lo, vi, wp, wo + lo, i - lo) + w[row + i] * vi;
+                    double vi = vp[o + i];
+                    wp[o + i] += DoubleKernels.dotAxpy(w, row + lo, vp, o + lo, vi, wp, o + lo, i - lo) + w[row + i] * vi;
                 }
                 for (int t = 0; t < j; t++) {
-                    double wv = DoubleKernels.dot(wp, t * n + lo, vp, vo + lo, m), vv = DoubleKernels.dot(vp, t * n + lo, vp, vo + lo, m);
-                    DoubleKernels.rank2(wp, wo + lo, wv, vp, t * n + lo, vv, wp, t * n + lo, m);
+                    double wv = DoubleKernels.dot(wp, t * n + lo, vp, o + lo, m), vv = DoubleKernels.dot(vp, t * n + lo, vp, o + lo, m);
+                    DoubleKernels.rank2(wp, o + lo, wv, vp, t * n + lo, vv, wp, t * n + lo, m);
                 }
-                for (int i = lo; i < n; i++) wp[wo + i] *= t0;
-                double half = 0.5 * t0 * DoubleKernels.dot(wp, wo + lo, vp, vo + lo, m);
-                DoubleKernels.axpy(-half, vp, vo + lo, wp, wo + lo, m); // w = p − (τ/2)(pᵀv)·v
+                for (int i = lo; i < n; i++) wp[o + i] *= t0;
+                double half = 0.5 * t0 * DoubleKernels.dot(wp, o + lo, vp, o + lo, m);
+                DoubleKernels.axpy(-half, vp, o + lo, wp, o + lo, m); // w = p − (τ/2)(pᵀv)·v
             }
             // apply the panel's rank-2·nb update to the lower triangle still to be reduced
             int end = k0 + nb;
