@@ -1,5 +1,6 @@
 package brm.cpu;
 
+import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 
 /**
@@ -13,6 +14,13 @@ public final class Lanes {
     /** v[0] + v[1] + … + v[L-1], left to right. */
     public static float sum(FloatVector v) {
         float s = 0;
+        for (int i = 0; i < v.length(); i++) s += v.lane(i);
+        return s;
+    }
+
+    /** v[0] + v[1] + … + v[L-1], left to right. */
+    public static double sum(DoubleVector v) {
+        double s = 0;
         for (int i = 0; i < v.length(); i++) s += v.lane(i);
         return s;
     }
