@@ -101,6 +101,7 @@ final class TrainCommand implements Command {
                 ? Arrays.stream(line.getOptionValue("targets").split(",")).map(String::trim).filter(t -> !t.isEmpty()).toList()
                 : session.config().defaultLoraTargets();
         LoraSpec lora = new LoraSpec(r, Args.number(line, "lora-alpha", 16, 0, true), Args.number(line, "lora-dropout", 0, 0, false), targets);
+        lora.modules(session.config());
         int batchSize = Args.positiveInt(line, "batch-size", 8), gradAccum = Args.positiveInt(line, "grad-accum", 1);
         int epochs = line.hasOption("steps") ? 0 : Args.positiveInt(line, "epochs", 1);
         long steps = line.hasOption("steps") ? Args.positiveInt(line, "steps", 1) : 0;
@@ -120,7 +121,14 @@ final class TrainCommand implements Command {
         Path out = Args.path(line, "out");
         Progress progress = new Progress("train", "pairs");
         long[] seen = new long[2];
+        int trainPairs = train.size(), heldOut = eval.size();
         Trainer trainer = new Trainer(session.modelDir(), train, eval, data.toString(), out, options, new Trainer.Listener() {
+            @Override
+            public void start(long first, long totalSteps) {
+                System.err.printf("train: %d pairs (%d held out), %d steps of %d pairs%s, LoRA r=%d alpha=%s on %s%n", trainPairs, heldOut,
+                        totalSteps, batchSize * gradAccum, first > 0 ? " resumed at step " + first : "", r, lora.alpha(), String.join(",", targets));
+            }
+
             @Override
             public void step(long step, long totalSteps, long pairs, long tokens) {
                 seen[0] = pairs;
@@ -138,8 +146,6 @@ final class TrainCommand implements Command {
                 System.err.println(b);
             }
         });
-        System.err.printf("train: %d pairs (%d held out), %d steps of %d pairs, LoRA r=%d alpha=%s on %s%n", train.size(), eval.size(),
-                trainer.totalSteps(), batchSize * gradAccum, r, lora.alpha(), String.join(",", targets));
         trainer.run(line.hasOption("resume"));
         progress.finish(seen[0], seen[1]);
         System.err.println("train: wrote " + out);

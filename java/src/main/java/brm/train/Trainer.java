@@ -52,8 +52,10 @@ public final class Trainer {
         }
     }
 
-    /** Progress of a run: each step, and each report (the lines of train_log.jsonl). */
+    /** Progress of a run: its start (inputs checked, from step {@code first}), each step, each report (the lines of train_log.jsonl). */
     public interface Listener {
+        void start(long first, long totalSteps);
+
         void step(long step, long totalSteps, long pairs, long tokens);
 
         void report(ObjectNode line);
@@ -127,6 +129,7 @@ public final class Trainer {
             } else {
                 adam = new AdamW(o.adam, params.stream().mapToInt(Parameter::size).toArray());
             }
+            listener.start(adam.step(), totalSteps);
             loop(model, values, adam, settings, state == null ? 0 : state.lossSum(), state == null ? 0 : state.lossSteps());
             write(config, params, values);
         }

@@ -57,6 +57,9 @@ class TrainerTest {
 
     private static final Trainer.Listener QUIET = new Trainer.Listener() {
         @Override
+        public void start(long first, long totalSteps) {}
+
+        @Override
         public void step(long step, long totalSteps, long pairs, long tokens) {}
 
         @Override
@@ -105,6 +108,9 @@ class TrainerTest {
         new Trainer(MODEL, train, eval, "pairs", whole, options(3, 2, 1), QUIET).run(false);
         RuntimeException crash = new RuntimeException("simulated crash");
         Trainer.Listener crashing = new Trainer.Listener() {
+            @Override
+            public void start(long first, long totalSteps) {}
+
             @Override
             public void step(long step, long totalSteps, long pairs, long tokens) {
                 if (step == 9) throw crash;
