@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # brm's performance numbers in one run: JMH GEMM (512³, 1024³) and the Pythia-70M-shaped forward
-# (16×256, 64×64) at 1 and 2 threads, then the PyTorch peer (torch 1.13 + OpenBLAS, default and tuned
-# glibc allocator) on the same machine, then a summary table with the ratios the README quotes.
+# (16×256, 64×64) at 1 and 2 threads, then the PyTorch peers (torch 1.13 + OpenBLAS, default and tuned
+# glibc allocator) on the same machine: the forward and one LoRA training step (8 pairs × 2 × 256 tokens),
+# then a summary table with the ratios the README quotes.
 #
-# usage: benchmarks/run-all.sh [results-dir]     (default benchmarks/results; about 15 minutes)
+# usage: benchmarks/run-all.sh [results-dir]     (default benchmarks/results; about 20 minutes)
 # Needs Debian's python3-torch (apt-get install python3-torch) for the peer; fetches Debian's OpenBLAS
 # into a temporary folder (never installed machine-wide, see benchmarks/README.md).
 set -euo pipefail
@@ -19,6 +20,8 @@ echo "== JMH: GEMM" >&2
 "${JMH[@]}" GemmBenchmark -f 1 -wi 3 -i 5 -w 2 -r 3 -rf json -rff "$OUT/gemm.json" > "$OUT/gemm.txt"
 echo "== JMH: forward" >&2
 "${JMH[@]}" ForwardBenchmark -f 1 -wi 3 -i 5 -w 4 -r 4 -rf json -rff "$OUT/forward.json" > "$OUT/forward.txt"
+# brm's training step goes here: a JMH benchmark writing "$OUT/train.json", whose "shape" param is PxT
+# (pairs × tokens, 8x256 like the peer) and whose op is one whole step; summary.py reads it when present.
 
 echo "== PyTorch peer" >&2
 if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
@@ -32,5 +35,7 @@ if [[ -z "$BLAS_DIR" ]]; then
   BLAS_DIR="$TMP/usr/lib/x86_64-linux-gnu/openblas-pthread"
 fi
 PEER_BLAS_DIR="$BLAS_DIR" "$ROOT/benchmarks/pytorch/run_peer.sh" "$OUT/pytorch.jsonl" > /dev/null
+echo "== PyTorch training peer" >&2
+PEER=train PEER_BLAS_DIR="$BLAS_DIR" "$ROOT/benchmarks/pytorch/run_peer.sh" "$OUT/pytorch_train.jsonl" > /dev/null
 
 /usr/bin/python3 "$ROOT/benchmarks/summary.py" "$OUT" | tee "$OUT/summary.md"

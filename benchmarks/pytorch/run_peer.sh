@@ -1,17 +1,27 @@
 #!/usr/bin/env bash
-# Runs the PyTorch forward peer (forward_peer.py) in one process per thread count (1, 2), twice:
+# Runs a PyTorch peer, the forward one (forward_peer.py) or the training one (train_peer.py, PEER=train),
+# in one process per thread count (1, 2), twice:
 #   glibc        the environment as it is (what users run; OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE left alone)
 #   glibc-tuned  GLIBC_TUNABLES keeps freed buffers in the heap (no mmap per large tensor, no trimming)
 # and writes every JSON line to the results file.
 #
-# usage: benchmarks/pytorch/run_peer.sh [results.jsonl]      (default benchmarks/results/pytorch.jsonl)
-# env:   PEER_BLAS_DIR  folder holding an optimized libblas.so.3, put first on LD_LIBRARY_PATH (see README)
-#        PEER_SHAPES    BxT list (default 16x256,64x64);  PEER_REPS  timed forwards per shape (default 7)
-#        PEER_ALLOW_REFERENCE_BLAS=1  run even on the netlib reference BLAS (about 40 tokens/s: hours)
+# usage: benchmarks/pytorch/run_peer.sh [results.jsonl]
+#        (default benchmarks/results/pytorch.jsonl, with PEER=train benchmarks/results/pytorch_train.jsonl)
+# env:   PEER           forward (default) or train
+#        PEER_BLAS_DIR  folder holding an optimized libblas.so.3, put first on LD_LIBRARY_PATH (see README)
+#        PEER_SHAPES    shape list: forward BxT (default 16x256,64x64), train PxT pairs x tokens (default 8x256)
+#        PEER_REPS      timed forwards / steps per shape (default 7 forward, 5 train)
+#        PEER_ALLOW_REFERENCE_BLAS=1  run even on the netlib reference BLAS (about 40 tokens/s forward: hours)
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
-RESULTS="${1:-$ROOT/benchmarks/results/pytorch.jsonl}"
+PEER="${PEER:-forward}"
+case "$PEER" in
+  forward) DEFAULT_RESULTS="$ROOT/benchmarks/results/pytorch.jsonl" ;;
+  train) DEFAULT_RESULTS="$ROOT/benchmarks/results/pytorch_train.jsonl" ;;
+  *) echo "run_peer.sh: PEER must be forward or train, not $PEER" >&2; exit 1 ;;
+esac
+RESULTS="${1:-$DEFAULT_RESULTS}"
 PYTHON=/usr/bin/python3  # Debian's python3-torch; the pyenv python3 on PATH has no torch
 TUNED=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184
 
@@ -27,13 +37,15 @@ if [[ "$BLAS" == netlib* && -z "${PEER_ALLOW_REFERENCE_BLAS:-}" ]]; then
   exit 1
 fi
 
+ARGS=()
+[[ -n "${PEER_SHAPES:-}" ]] && ARGS+=(--shapes "$PEER_SHAPES")
+[[ -n "${PEER_REPS:-}" ]] && ARGS+=(--reps "$PEER_REPS")
 mkdir -p "$(dirname "$RESULTS")"
 : > "$RESULTS"
 peer() {  # peer THREADS [env assignments...]
   local threads="$1"
   shift
-  env "$@" "$PYTHON" "$HERE/forward_peer.py" --threads "$threads" \
-    --shapes "${PEER_SHAPES:-16x256,64x64}" --reps "${PEER_REPS:-7}" | tee -a "$RESULTS"
+  env "$@" "$PYTHON" "$HERE/${PEER}_peer.py" --threads "$threads" "${ARGS[@]}" | tee -a "$RESULTS"
 }
 for threads in 1 2; do
   peer "$threads"
