@@ -20,8 +20,8 @@ echo "== JMH: GEMM" >&2
 "${JMH[@]}" GemmBenchmark -f 1 -wi 3 -i 5 -w 2 -r 3 -rf json -rff "$OUT/gemm.json" > "$OUT/gemm.txt"
 echo "== JMH: forward" >&2
 "${JMH[@]}" ForwardBenchmark -f 1 -wi 3 -i 5 -w 4 -r 4 -rf json -rff "$OUT/forward.json" > "$OUT/forward.txt"
-# brm's training step goes here: a JMH benchmark writing "$OUT/train.json", whose "shape" param is PxT
-# (pairs × tokens, 8x256 like the peer) and whose op is one whole step; summary.py reads it when present.
+echo "== JMH: training step" >&2
+"${JMH[@]}" TrainBenchmark -f 1 -wi 3 -i 5 -w 6 -r 6 -rf json -rff "$OUT/train.json" > "$OUT/train.txt"
 
 echo "== PyTorch peer" >&2
 if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
