@@ -40,6 +40,25 @@ final class RealTexts {
         return chosen;
     }
 
+    /**
+     * The GPT-4-judged AlpacaEval pairs of both annotation files (AlpacaFarm PPO and Alpaca 7B, each against
+     * text-davinci-003) as TRL lines {"prompt", "chosen", "rejected"}: the judged winner is chosen; draws and
+     * invalid judgements (preference other than 1 or 2) are left out.
+     */
+    static List<String> alpacaEvalPairs() {
+        List<String> lines = new ArrayList<>();
+        for (String file : List.of("alpaca-farm-ppo-human__alpaca_eval_gpt4__annotations.json", "alpaca-7b__alpaca_eval_gpt4__annotations.json"))
+            for (JsonNode a : read(DataFolder.require("alpaca-eval", file, ALPACA_EVAL))) {
+                String preference = a.path("preference").asText();
+                if (!preference.equals("1") && !preference.equals("2") && !preference.equals("1.0") && !preference.equals("2.0")) continue;
+                boolean first = preference.startsWith("1");
+                var line = new ObjectMapper().createObjectNode().put("prompt", a.get("instruction").asText())
+                        .put("chosen", a.get(first ? "output_1" : "output_2").asText()).put("rejected", a.get(first ? "output_2" : "output_1").asText());
+                lines.add(line.toString());
+            }
+        return lines;
+    }
+
     /** The AlpacaFarm pair examples that have a non-empty input, with their first output. */
     static List<Example> alpacaFarmWithInput() {
         List<Example> out = new ArrayList<>();
