@@ -61,7 +61,7 @@ class CliEvalPrefsTest {
         var result = Cli.run("eval-prefs", "--model", Fixtures.dir("llama_gqa").toString(), "--data", data.toString(),
                 "--output", tmp.resolve("m.json").toString());
         assertEquals(1, result.status());
-        assertEquals(List.of("brm eval-prefs: " + data + ":2: chosen and rejected are the same sequence"), result.errLines());
+        assertEquals(List.of("brm eval-prefs: " + data + ":2: chosen and rejected are the same sequence (--skip-identical skips such pairs)"), result.errLines());
         assertFalse(Files.exists(tmp.resolve("m.json")));
         Files.writeString(data, "{\"prompt\": \"a\", \"chosen\": \"b\"}\n");
         result = Cli.run("eval-prefs", "--model", Fixtures.dir("llama_gqa").toString(), "--data", data.toString());
