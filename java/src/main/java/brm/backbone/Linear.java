@@ -8,23 +8,22 @@ import brm.backend.Tensor;
  * s·(x·Aᵀ)·Bᵀ when an adapter targets it (kept unmerged, so W serves any adapter).
  * W and b are frozen; when training, the LoRA gradients accumulate into {@code gradient}.
  *
- * With LoRA dropout active the branch reads x̃ = dropout(x) (mask redrawn in backward):
+ * With LoRA dropout active the branch reads x̃ = dropout(x) (mask redrawn in backward), else x̃ = x:
  *   forward   t = x̃·Aᵀ,  y = x·Wᵀ + b + s·t·Bᵀ
  *   backward  u = dy·B:  dB += s·dyᵀ·t,  dA += s·uᵀ·x̃,  dx += dy·W + dropout(s·u·A)
- * Scratch for that path: workspace buffers "lora.x<in>" [rows, in], "lora.t" and "lora.u" [rows, r].
+ * The backend's fused LoRA ops run this unless dropout or a probe needs x̃, t and u themselves
+ * (workspace buffers "lora.x<in>", "lora.t", "lora.u", "lora.dx<in>" of the context's scratch).
  *
  * @param lora     null when no adapter targets this module
  * @param gradient dA [r, in] and dB [out, r]; null unless this LoRA update is being trained
- * @param dropout  the model's LoRA dropout switch; null unless training
- * @param scratch  buffers of the dropout path; null unless training
+ * @param context  the model's dropout switch, probe and scratch; null unless training
  */
-public record Linear(Backend backend, LinearModule module, Backend.Weight weight, Backend.Lora lora, Gradient gradient,
-                     LoraDropout dropout, Workspace scratch) {
+public record Linear(Backend backend, LinearModule module, Backend.Weight weight, Backend.Lora lora, Gradient gradient, LoraContext context) {
     /** The gradients of one LoRA update, dA [r, in] and dB [out, r], accumulated over backward calls. */
     public record Gradient(Tensor a, Tensor b) {}
 
     private boolean dropping() {
-        return lora != null && dropout != null && dropout.active();
+        return lora != null && context != null && context.dropping();
     }
 
     public void forward(Tensor x, Tensor y) {
@@ -33,19 +32,20 @@ public record Linear(Backend backend, LinearModule module, Backend.Weight weight
             return;
         }
         backend.linear(x, weight, null, y);
-        Tensor t = droppedBranch(x);
-        backend.matmul(t, false, lora.b(), true, lora.scale(), 1f, y);
+        backend.matmul(branch(x, dropped(x)), false, lora.b(), true, lora.scale(), 1f, y);
     }
 
-    /** dropout(x)'s buffer [rows, in], named by width since linears of several widths share the workspace. */
+    /** x̃ = dropout(x) into its scratch buffer, or x itself when not dropping. */
     private Tensor dropped(Tensor x) {
-        return scratch.get("lora.x" + x.cols(), x.rows(), x.cols());
+        if (!dropping()) return x;
+        Tensor xd = context.scratch().get("lora.x" + x.cols(), x.rows(), x.cols());
+        backend.dropout(x, context.p(), context.seedFor(module), xd);
+        return xd;
     }
 
-    /** t = dropout(x)·Aᵀ [rows, r], with dropout(x) left in {@link #dropped}. */
-    private Tensor droppedBranch(Tensor x) {
-        Tensor xd = dropped(x), t = scratch.get("lora.t", x.rows(), lora.r());
-        backend.dropout(x, dropout.p(), dropout.seedFor(module), xd);
+    /** t = x̃·Aᵀ [rows, r]. */
+    private Tensor branch(Tensor x, Tensor xd) {
+        Tensor t = context.scratch().get("lora.t", x.rows(), lora.r());
         backend.matmul(xd, false, lora.a(), true, 1f, 0f, t);
         return t;
     }
@@ -53,23 +53,29 @@ public record Linear(Backend backend, LinearModule module, Backend.Weight weight
     /** For dy [rows, out] at input x [rows, in]: dx += dy·∂y/∂x (skipped when dx is null), LoRA gradients +=. */
     public void backward(Tensor x, Tensor dy, Tensor dx) {
         if (dx == null && gradient == null) return;
-        if (!dropping()) {
+        LoraContext.Probe probe = context == null || lora == null ? null : context.probe();
+        if (!dropping() && probe == null) {
             backend.linearBackward(x, weight, lora, dy, dx, gradient == null ? null : gradient.a(), gradient == null ? null : gradient.b());
             return;
         }
         if (dx != null) backend.linearBackward(x, weight, null, dy, dx, null, null);
-        Tensor t = droppedBranch(x), xd = dropped(x);
-        Tensor u = scratch.get("lora.u", x.rows(), lora.r());
+        Tensor xd = dropped(x), t = branch(x, xd), u = context.scratch().get("lora.u", x.rows(), lora.r());
         float s = lora.scale();
         backend.matmul(dy, false, lora.b(), false, 1f, 0f, u);
         if (gradient != null) {
             backend.matmul(dy, true, t, false, s, 1f, gradient.b());
             backend.matmul(u, true, xd, false, s, 1f, gradient.a());
         }
+        if (probe != null) probe.capture(this, xd, u, t, dy, s);
         if (dx == null) return;
-        backend.matmul(u, false, lora.a(), false, s, 0f, xd);
-        backend.dropout(xd, dropout.p(), dropout.seedFor(module), xd);
-        backend.add(dx, xd, dx);
+        if (!dropping()) {
+            backend.matmul(u, false, lora.a(), false, s, 1f, dx);
+            return;
+        }
+        Tensor g = context.scratch().get("lora.dx" + x.cols(), x.rows(), x.cols());
+        backend.matmul(u, false, lora.a(), false, s, 0f, g);
+        backend.dropout(g, context.p(), context.seedFor(module), g);
+        backend.add(dx, g, dx);
     }
 
     /** Whether backward gives this layer parameter gradients. */

@@ -16,7 +16,7 @@ import java.util.Map;
  * An adapter layer that names no linear of the model, or has other dimensions, is refused.
  *
  * With {@code training}, every weight is also prepared for backward and every LoRA update gets
- * gradient tensors and the model's dropout switch; {@link #trained()} lists them in model order.
+ * gradient tensors and the model's {@link LoraContext}; {@link #trained()} lists them in model order.
  */
 public final class Linears {
     private final Map<String, LinearModule> modules = new LinkedHashMap<>();
@@ -24,19 +24,17 @@ public final class Linears {
     private final Backend backend;
     private final LoraAdapter adapter;
     private final boolean training;
-    private final LoraDropout dropout;
-    private final Workspace scratch;
+    private final LoraContext context;
     private final List<Linear> trained = new ArrayList<>();
 
-    /** @param dropout null when scoring, the LoRA dropout switch when training */
-    public Linears(ModelConfig config, Checkpoint checkpoint, Backend backend, LoraAdapter adapter, LoraDropout dropout) {
+    /** @param context null when scoring, the trained linears' shared context when training */
+    public Linears(ModelConfig config, Checkpoint checkpoint, Backend backend, LoraAdapter adapter, LoraContext context) {
         for (LinearModule m : config.linearModules()) modules.put(m.path(), m);
         this.checkpoint = checkpoint;
         this.backend = backend;
         this.adapter = adapter;
-        this.training = dropout != null;
-        this.dropout = dropout;
-        this.scratch = training ? new Workspace(backend) : null;
+        this.training = context != null;
+        this.context = context;
         if (adapter == null) return;
         for (LoraLayer l : adapter.layers().values()) {
             LinearModule m = modules.get(l.module());
@@ -64,7 +62,7 @@ public final class Linears {
                 : new Backend.Lora(backend.upload(l.a(), l.r(), l.in()), backend.upload(l.b(), l.out(), l.r()), l.scale());
         Linear.Gradient gradient = lora == null || !training ? null
                 : new Linear.Gradient(backend.allocate(l.r(), l.in()), backend.allocate(l.out(), l.r()));
-        Linear linear = new Linear(backend, m, backend.weight(w, b, m.out(), m.in(), training), lora, gradient, dropout, scratch);
+        Linear linear = new Linear(backend, m, backend.weight(w, b, m.out(), m.in(), training), lora, gradient, context);
         if (gradient != null) trained.add(linear);
         return linear;
     }

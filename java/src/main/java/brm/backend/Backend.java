@@ -147,6 +147,13 @@ public interface Backend extends AutoCloseable {
     /** out [seqs, cols] = one vector per sequence of x [tokens, cols] (see {@link Pooling}). */
     void pool(Packing p, Tensor x, Pooling how, Tensor out);
 
+    /**
+     * Per-sequence outer-product sums: out [seqs·m, n], block s = alpha · a_sᵀ·b_s with a_s [T_s, m] and
+     * b_s [T_s, n] the rows of sequence s of a [tokens, m] and b [tokens, n] (overwritten): each response's
+     * Jacobian Σ_t g_t·a_tᵀ of a linear layer, for a whole batch at once.
+     */
+    void segmentOuter(Packing p, Tensor a, Tensor b, float alpha, Tensor out);
+
     /** Backward of {@link #pool}: dx [tokens, cols] = dPooled [seqs, cols] spread back to the rows it read (0 elsewhere). */
     void poolBackward(Packing p, Pooling how, Tensor dPooled, Tensor dx);
 

@@ -342,10 +342,10 @@ public final class CpuBackend implements Backend {
                 switch (how) {
                     case LAST -> System.arraycopy(dp, s * cols, dxd, last * cols, cols);
                     case FIRST -> System.arraycopy(dp, s * cols, dxd, first * cols, cols);
-                    case MEAN -> {
-                        // every row gets dPooled / T: the first is computed, the others copy it
+                    case MEAN, SUM -> {
+                        // every row gets dPooled (/ T): the first is computed, the others copy it
                         System.arraycopy(dp, s * cols, dxd, first * cols, cols);
-                        CpuKernels.scale(dxd, first * cols, cols, 1f / p.length(s));
+                        if (how == Pooling.MEAN) CpuKernels.scale(dxd, first * cols, cols, 1f / p.length(s));
                         for (int r = first + 1; r <= last; r++) System.arraycopy(dxd, first * cols, dxd, r * cols, cols);
                     }
                 }
@@ -496,6 +496,16 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void segmentOuter(Packing p, Tensor a, Tensor b, float alpha, Tensor out) {
+        int m = a.cols(), n = b.cols();
+        if (a.rows() != p.tokens() || b.rows() != p.tokens() || out.rows() != p.seqs() * m || out.cols() != n)
+            throw new IllegalArgumentException("segmentOuter shapes");
+        float[] ad = cpu(a).data, bd = cpu(b).data, od = cpu(out).data;
+        par.forEach(p.seqs(), s -> Gemm.sgemm(true, false, m, n, p.length(s), alpha, ad, p.start(s) * m, m, bd, p.start(s) * n, n,
+                0f, od, s * m * n, n));
+    }
+
+    @Override
     public void pool(Packing p, Tensor x, Pooling how, Tensor out) {
         if (x.rows() != p.tokens() || out.rows() != p.seqs() || out.cols() != x.cols()) throw new IllegalArgumentException("pool shapes");
         float[] xd = cpu(x).data, od = cpu(out).data;
@@ -505,10 +515,10 @@ public final class CpuBackend implements Backend {
                 switch (how) {
                     case LAST -> System.arraycopy(xd, (p.start(s) + p.length(s) - 1) * cols, od, s * cols, cols);
                     case FIRST -> System.arraycopy(xd, p.start(s) * cols, od, s * cols, cols);
-                    case MEAN -> {
+                    case MEAN, SUM -> {
                         Arrays.fill(od, s * cols, (s + 1) * cols, 0f);
                         for (int r = p.start(s); r < p.start(s) + p.length(s); r++) CpuKernels.add(od, s * cols, xd, r * cols, cols);
-                        CpuKernels.scale(od, s * cols, cols, 1f / p.length(s));
+                        if (how == Pooling.MEAN) CpuKernels.scale(od, s * cols, cols, 1f / p.length(s));
                     }
                 }
             }

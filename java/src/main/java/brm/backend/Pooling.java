@@ -7,5 +7,7 @@ public enum Pooling {
     /** (1/T)·Σ_t h[t]: mean pooling of encoders. */
     MEAN,
     /** h[0]: the first token ([CLS] in BERT). */
-    FIRST
+    FIRST,
+    /** Σ_t h[t]: per-sequence sums (the K-FAC reduction of output gradients). */
+    SUM
 }

@@ -21,7 +21,8 @@ import java.util.Arrays;
  *   rotary      (x_i, x_{i+m}) ← (x_i·c - x_{i+m}·s, x_{i+m}·c + x_i·s), c, s = cos, sin[pos, i], i &lt; m = dims/2
  *   attention   per sequence and query head: S_tj = scale·q_t·k_j, P_t = softmax_j(S_t) over j ≤ t
  *               (causal) or all j, o_t = Σ_j P_tj·v_j
- *   pool        LAST h[T-1], FIRST h[0], MEAN Σ_t h[t]/T
+ *   pool        LAST h[T-1], FIRST h[0], MEAN Σ_t h[t]/T, SUM Σ_t h[t]
+ *   segmentOuter  per sequence s: out_s = α·a_sᵀ·b_s
  *   dropout     y = x·keep/(1-p), keep drawn by DropoutMask (its own backward)
  *
  * Backward, dy = ∂L/∂y ("+=" accumulates, "=" overwrites, as in {@link Backend}):
@@ -559,8 +560,25 @@ public final class ReferenceBackend implements Backend {
                 case LAST -> new Span(last, last, 1);
                 case FIRST -> new Span(first, first, 1);
                 case MEAN -> new Span(first, last, 1.0 / p.length(s));
+                case SUM -> new Span(first, last, 1);
             };
         }
+    }
+
+    @Override
+    public void segmentOuter(Packing p, Tensor a, Tensor b, float alpha, Tensor out) {
+        int m = a.cols(), n = b.cols();
+        check(a.rows() == p.tokens() && b.rows() == p.tokens() && out.rows() == p.seqs() * m && out.cols() == n, "segmentOuter: shapes");
+        apart("segmentOuter", out, a);
+        apart("segmentOuter", out, b);
+        double[] ad = data(a), bd = data(b), od = data(out);
+        for (int s = 0; s < p.seqs(); s++)
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++) {
+                    double sum = 0;
+                    for (int t = p.start(s); t < p.start(s) + p.length(s); t++) sum += ad[t * m + i] * bd[t * n + j];
+                    od[(s * m + i) * n + j] = alpha * sum;
+                }
     }
 
     @Override

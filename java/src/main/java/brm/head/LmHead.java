@@ -31,7 +31,7 @@ public final class LmHead {
         int vocab = config.vocabSize(), hidden = config.hiddenSize();
         float[] w = ckpt.floats(name, vocab, hidden);
         LinearModule module = new LinearModule(name.substring(0, name.length() - ".weight".length()), hidden, vocab, false);
-        return new LmHead(new Linear(backend, module, backend.weight(w, null, vocab, hidden, false), null, null, null, null));
+        return new LmHead(new Linear(backend, module, backend.weight(w, null, vocab, hidden, false), null, null, null));
     }
 
     public int vocabSize() {

@@ -2,7 +2,7 @@ package brm.reward;
 
 import brm.backbone.Backbone;
 import brm.backbone.Linear;
-import brm.backbone.LoraDropout;
+import brm.backbone.LoraContext;
 import brm.backbone.ModelConfig;
 import brm.backend.Backend;
 import brm.backend.CpuBackend;
@@ -43,12 +43,12 @@ public final class DifferentiableRewardModel implements AutoCloseable {
     private final Backbone backbone;
     private final RewardHead head;
     private final List<Parameter> parameters;
-    private final LoraDropout dropout;
+    private final LoraContext context;
     private Packing last;
 
     private DifferentiableRewardModel(Path dir, ModelConfig config, Backend backend, Backbone backbone, RewardHead head, List<Linear> trained,
-                                      LoraDropout dropout) {
-        this.dropout = dropout;
+                                      LoraContext context) {
+        this.context = context;
         this.dir = dir;
         this.config = config;
         this.backend = backend;
@@ -73,14 +73,19 @@ public final class DifferentiableRewardModel implements AutoCloseable {
 
     /** As {@link #open(Path, LoraAdapter, int, OptionalLong, float)}, on the given backend (the model owns it). */
     public static DifferentiableRewardModel open(Path dir, LoraAdapter adapter, Backend backend, OptionalLong initHead, float dropout) {
-        LoraDropout switchboard = new LoraDropout(dropout);
-        return Loader.open(dir, adapter, backend, switchboard, (config, ckpt, linears, be, backbone) -> new DifferentiableRewardModel(dir, config, be,
-                backbone, RewardHead.load(config, ckpt, be, adapter, initHead, true), linears.trained(), switchboard));
+        LoraContext context = new LoraContext(backend, dropout);
+        return Loader.open(dir, adapter, backend, context, (config, ckpt, linears, be, backbone) -> new DifferentiableRewardModel(dir, config, be,
+                backbone, RewardHead.load(config, ckpt, be, adapter, initHead, true), linears.trained(), context));
     }
 
     /** LoRA dropout masks of the following forward/backward come from seed; null turns dropout off (evaluation). */
     public void dropout(Long seed) {
-        dropout.seed(seed);
+        context.seed(seed);
+    }
+
+    /** The probe that sees every trained LoRA layer's inputs and output gradients in the following backward passes; null for none. */
+    public void probe(LoraContext.Probe probe) {
+        context.probe(probe);
     }
 
     public ModelConfig config() {

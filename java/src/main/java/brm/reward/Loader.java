@@ -3,7 +3,7 @@ package brm.reward;
 import brm.backbone.Backbone;
 import brm.backbone.Checkpoint;
 import brm.backbone.Linears;
-import brm.backbone.LoraDropout;
+import brm.backbone.LoraContext;
 import brm.backbone.ModelConfig;
 import brm.backend.Backend;
 import brm.backend.CpuBackend;
@@ -28,10 +28,10 @@ final class Loader {
 
     /**
      * As {@link #open(Path, LoraAdapter, int, Build)} on the given backend, which the model then owns.
-     * With a dropout switch (training), the adapter's LoRA updates get gradients and the backbone
-     * keeps its activations for backward.
+     * With a LoRA context (training), the adapter's LoRA updates get gradients and the backbone keeps
+     * its activations for backward.
      */
-    static <T> T open(Path dir, LoraAdapter adapter, Backend backend, LoraDropout training, Build<T> build) {
+    static <T> T open(Path dir, LoraAdapter adapter, Backend backend, LoraContext training, Build<T> build) {
         try {
             ModelConfig config = ModelConfig.read(dir);
             try (Checkpoint ckpt = Checkpoint.open(dir, config)) {

@@ -108,7 +108,8 @@ public class LangchainModelsTest {
         }
         System.out.printf("%s: max |onnxruntime - imported float64| hidden state %.2e, |langchain4j - imported| embedding %.2e%n",
                 model.onnx, hiddenError, embeddingError);
-        assertTrue(hiddenError < 1e-4, "hidden state error " + hiddenError + " (seed " + seed + ")");
+        // e5-small-v2 carries hidden units of magnitude ~10², where FP32 rounding alone reaches ~1e-4; a wrong graph is off by ≫ 1e-2
+        assertTrue(hiddenError < 5e-4, "hidden state error " + hiddenError + " (seed " + seed + ")");
         assertTrue(embeddingError < 1e-5, "sentence embedding error " + embeddingError + " (seed " + seed + ", " + sentences + ")");
     }
 
