@@ -88,6 +88,11 @@ public final class RewardHead {
         return r;
     }
 
+    /** The pooled hidden states [seqs, hidden] of the last forward: each reward's Jacobian with respect to score. */
+    public Tensor pooled(int seqs) {
+        return ws.get("pooled", seqs, score.cols());
+    }
+
     /**
      * Backward of the last {@link #rewards} for dRewards [seqs]: dscore += Σ_s dr_s·pooled_s (when
      * training), and returns dh [tokens, hidden] (a workspace buffer).

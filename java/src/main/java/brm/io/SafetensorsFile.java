@@ -227,6 +227,18 @@ public final class SafetensorsFile implements AutoCloseable {
         return out;
     }
 
+    /** Tensor {@code name}, stored as F64, read exactly; it must have exactly {@code expectedShape}. */
+    public double[] doubles(String name, long... expectedShape) {
+        TensorInfo t = info(name);
+        if (!Arrays.equals(t.shape(), expectedShape))
+            throw new BrmException(path + ": tensor " + name + " has shape " + Arrays.toString(t.shape())
+                    + ", expected " + Arrays.toString(expectedShape));
+        if (t.dtype() != DType.F64) throw new BrmException(path + ": tensor " + name + " is " + t.dtype() + ", expected F64");
+        double[] out = new double[Math.toIntExact(t.elementCount())];
+        MemorySegment.copy(data.asSlice(t.begin(), t.end() - t.begin()), F64_LE, 0, out, 0, out.length);
+        return out;
+    }
+
     @Override
     public void close() {
         arena.close();

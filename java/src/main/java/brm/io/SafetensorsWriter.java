@@ -12,19 +12,33 @@ import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * Writes FP32 tensors as a safetensors file, atomically. Tensors are laid out in name order
+ * Writes FP32 or FP64 tensors as a safetensors file, atomically. Tensors are laid out in name order
  * (as the reference implementation does) and the header is padded with spaces to 8 bytes.
  */
 public final class SafetensorsWriter {
     private SafetensorsWriter() {}
 
-    /** One tensor to write: row-major FP32 data and its shape. */
-    public record Tensor(float[] data, long... shape) {
+    /** One tensor to write: row-major data, FP32 ({@code data}) or FP64 ({@code doubles}, data null), and its shape. */
+    public record Tensor(float[] data, double[] doubles, long... shape) {
         public Tensor {
             long n = 1;
             for (long d : shape) n *= d;
-            if (n != data.length)
-                throw new IllegalArgumentException("shape " + Arrays.toString(shape) + " does not hold " + data.length + " values");
+            int length = data != null ? data.length : doubles.length;
+            if (n != length)
+                throw new IllegalArgumentException("shape " + Arrays.toString(shape) + " does not hold " + length + " values");
+        }
+
+        public Tensor(float[] data, long... shape) {
+            this(data, null, shape);
+        }
+
+        /** An FP64 tensor. */
+        public static Tensor f64(double[] values, long... shape) {
+            return new Tensor(null, values, shape);
+        }
+
+        long bytes() {
+            return data != null ? 4L * data.length : 8L * doubles.length;
         }
     }
 
@@ -39,10 +53,10 @@ public final class SafetensorsWriter {
         long offset = 0;
         for (var e : sorted.entrySet()) {
             ObjectNode t = header.putObject(e.getKey());
-            t.put("dtype", "F32");
+            t.put("dtype", e.getValue().data() != null ? "F32" : "F64");
             var shape = t.putArray("shape");
             for (long d : e.getValue().shape()) shape.add(d);
-            long bytes = 4L * e.getValue().data().length;
+            long bytes = e.getValue().bytes();
             t.putArray("data_offsets").add(offset).add(offset + bytes);
             offset += bytes;
         }
@@ -56,12 +70,14 @@ public final class SafetensorsWriter {
             out.write(headerPadded);
             ByteBuffer buf = ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
             for (Tensor t : sorted.values()) {
-                for (float v : t.data()) {
-                    if (!buf.hasRemaining()) {
+                int n = t.data() != null ? t.data().length : t.doubles().length;
+                for (int i = 0; i < n; i++) {
+                    if (buf.remaining() < 8) {
                         out.write(buf.array(), 0, buf.position());
                         buf.clear();
                     }
-                    buf.putFloat(v);
+                    if (t.data() != null) buf.putFloat(t.data()[i]);
+                    else buf.putDouble(t.doubles()[i]);
                 }
             }
             out.write(buf.array(), 0, buf.position());

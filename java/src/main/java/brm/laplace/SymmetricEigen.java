@@ -86,11 +86,23 @@ public final class SymmetricEigen {
      * or asymmetric input, or no convergence after every jitter is a BrmException naming the factor.
      */
     public static SymmetricEigen ofPsd(double[] a, int n, String name) {
-        return ofPsd(a, n, name, MAX_SWEEPS);
+        return ofPsd(a, n, name, TOLERANCE, MAX_SWEEPS);
+    }
+
+    /**
+     * {@link #ofPsd(double[], int, String)} with another rounding band: a factor summed in FP32 (a GEMM
+     * per batch) carries errors of ~1e-7·max|λ|, so its caller passes a band of that order.
+     */
+    public static SymmetricEigen ofPsd(double[] a, int n, String name, double tolerance) {
+        return ofPsd(a, n, name, tolerance, MAX_SWEEPS);
     }
 
     /** {@link #ofPsd(double[], int, String)} with a QL step budget per eigenvalue (tests force failures). */
     static SymmetricEigen ofPsd(double[] a, int n, String name, int maxSweeps) {
+        return ofPsd(a, n, name, TOLERANCE, maxSweeps);
+    }
+
+    private static SymmetricEigen ofPsd(double[] a, int n, String name, double tolerance, int maxSweeps) {
         check(a, n, name);
         var eigen = decompose(a, n, 0, maxSweeps);
         double trace = 0;
@@ -100,11 +112,13 @@ public final class SymmetricEigen {
             throw new BrmException("eigendecomposition of " + name + " [" + n + ", " + n + "] failed after jitter up to "
                     + JITTERS[JITTERS.length - 1] + "·trace/n");
         double[] lambda = eigen.values;
-        double tol = TOLERANCE * Math.max(Math.abs(lambda[0]), Math.abs(lambda[n - 1]));
+        double tol = tolerance * Math.max(Math.abs(lambda[0]), Math.abs(lambda[n - 1]));
         if (lambda[0] < -tol)
             throw new BrmException(name + " is not positive semi-definite: eigenvalue " + lambda[0] + " against max |λ| "
-                    + Math.max(-lambda[0], lambda[n - 1]) + " (tolerance " + TOLERANCE + " relative; accumulate factors in float64)");
-        for (int i = 0; i < n && lambda[i] <= tol; i++) lambda[i] = 0;
+                    + Math.max(-lambda[0], lambda[n - 1]) + " (tolerance " + tolerance + " relative)");
+        // negatives within the band are rounding: 0; positives only within float64 rounding of the largest
+        double zero = TOLERANCE * Math.max(Math.abs(lambda[0]), Math.abs(lambda[n - 1]));
+        for (int i = 0; i < n && lambda[i] <= zero; i++) lambda[i] = 0;
         return eigen;
     }
 

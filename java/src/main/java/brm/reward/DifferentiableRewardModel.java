@@ -120,6 +120,16 @@ public final class DifferentiableRewardModel implements AutoCloseable {
         backbone.backward(last, head.backward(last, dRewards));
     }
 
+    /** The packed batch of the last forward. */
+    public Packing lastBatch() {
+        return last;
+    }
+
+    /** The last forward's pooled hidden states [seqs, hidden]: ∂r_s/∂score for each sequence. */
+    public Tensor lastPooled() {
+        return head.pooled(last.seqs());
+    }
+
     /** Sets every parameter gradient to 0. */
     public void zeroGradients() {
         for (Parameter p : parameters) backend.zero(p.gradient());

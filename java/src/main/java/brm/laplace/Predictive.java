@@ -1,0 +1,182 @@
+package brm.laplace;
+
+import brm.backbone.Linear;
+import brm.backbone.LoraContext;
+import brm.backbone.Workspace;
+import brm.backend.Backend;
+import brm.backend.Packing;
+import brm.backend.Tensor;
+import brm.lora.PeftAdapter;
+import brm.reward.DifferentiableRewardModel;
+
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The Laplace predictive of a reward model: for a batch of sequences, one forward gives the means
+ * μ_s and one backward seeded with 1 for every sequence gives each sequence's Jacobians, since every
+ * sequence of a packed batch only sees itself. Per LoRA matrix W [out, in] (r the LoRA rank):
+ *   lora_A  J_s = s·Σ_t u_t x̃_tᵀ [r, in]:   P = stack_s(J_s) · Q_A  [seqs·r, kA] on the backend,  C_s = Q_Gᵀ·P_s on the host
+ *   lora_B  J_sᵀ = s·Σ_t t_t dy_tᵀ [r, out]: P = stack_s(J_sᵀ) · Q_G [seqs·r, kG] on the backend,  C_sᵀ = Q_Aᵀ·P_s on the host
+ *   head    J_s = pooled_s [1, hidden]:       C_s = J_s · Q_A            (G = [1])
+ * (the wide side of each matrix is projected by one GEMM for the whole batch, the rank-r side per
+ * sequence), then with w_ij = 1/(λG_i λA_j + δ):
+ *   var_s = Σ_layers Σ_ij C_s,ij² / (λG_i λA_j + δ) + (‖J_s‖² − ‖C_s‖²)/δ
+ *   cov(s, s') = Σ C_s·C_s' / (λ + δ) + (⟨J_s, J_s'⟩ − ⟨C_s, C_s'⟩)/δ
+ * the remainder terms only for low-rank factors.
+ */
+public final class Predictive implements LoraContext.Probe {
+    /** Means [n], variances [n] and, for pairs (2i, 2i+1), covariances [n/2] of one batch. */
+    public record Batch(float[] mean, double[] variance, double[] pairCovariance) {}
+
+    /** One sequence's coefficients C at one layer, the eigenvalue products λG_i·λA_j beside them, and for a low-rank layer J itself. */
+    private record Coefficients(double[] c, double[] lambda, double[] j, double delta) {}
+
+    private final DifferentiableRewardModel model;
+    private final Backend backend;
+    private final Posterior posterior;
+    private final Workspace ws;
+    private final Map<String, Tensor> bases = new HashMap<>();
+    private final Map<String, double[]> products = new HashMap<>();
+    private Coefficients[][] coefficients;
+    private Packing packing;
+
+    public Predictive(DifferentiableRewardModel model, Posterior posterior) {
+        this.model = model;
+        this.backend = model.backend();
+        this.posterior = posterior;
+        this.ws = new Workspace(backend);
+        for (LayerPosterior l : posterior.layers()) products.put(l.key(), l.products());
+    }
+
+    /** μ, σ² (and with pairs, the covariance within each pair) of sequences, one batch. */
+    public Batch score(List<int[]> sequences, boolean pairs) {
+        model.dropout(null);
+        float[] mean = model.forward(sequences);
+        packing = model.lastBatch();
+        coefficients = new Coefficients[sequences.size()][posterior.layers().size()];
+        float[] ones = new float[sequences.size()];
+        Arrays.fill(ones, 1f);
+        model.probe(this);
+        try {
+            model.backward(ones);
+        } finally {
+            model.probe(null);
+        }
+        if (posterior.includesHead()) head();
+        double[] variance = new double[sequences.size()];
+        for (int s = 0; s < variance.length; s++) variance[s] = covariance(s, s, Double.NaN);
+        double[] cov = null;
+        if (pairs) {
+            cov = new double[sequences.size() / 2];
+            for (int i = 0; i < cov.length; i++) cov[i] = covariance(2 * i, 2 * i + 1, Double.NaN);
+        }
+        return new Batch(mean, variance, cov);
+    }
+
+    /** cov(s1, s2) of the last batch's sequences at each layer's δ, or at delta for all layers when it is not NaN. */
+    private double covariance(int s1, int s2, double delta) {
+        double sum = 0;
+        for (int l = 0; l < coefficients[s1].length; l++) {
+            Coefficients a = coefficients[s1][l], b = coefficients[s2][l];
+            double d = Double.isNaN(delta) ? a.delta : delta;
+            for (int i = 0; i < a.c.length; i++) sum += a.c[i] * b.c[i] / (a.lambda[i] + d);
+            if (a.j != null) sum += (dot(a.j, b.j) - dot(a.c, b.c)) / d;
+        }
+        return sum;
+    }
+
+    /** var(Δ) = var_c + var_r − 2·cov of pair i of the last batch (scored with pairs), at one prior precision δ for every layer. */
+    double pairVariance(int i, double delta) {
+        return covariance(2 * i, 2 * i, delta) + covariance(2 * i + 1, 2 * i + 1, delta) - 2 * covariance(2 * i, 2 * i + 1, delta);
+    }
+
+    private static double dot(double[] a, double[] b) {
+        double s = 0;
+        for (int i = 0; i < a.length; i++) s += a[i] * b[i];
+        return s;
+    }
+
+    @Override
+    public void capture(Linear linear, Tensor x, Tensor u, Tensor t, Tensor dy, float scale) {
+        String module = linear.module().path();
+        LayerPosterior a = posterior.layer(PeftAdapter.loraKey(module, "A")), b = posterior.layer(PeftAdapter.loraKey(module, "B"));
+        if (a == null || b == null) throw new IllegalStateException("the posterior has no layer for " + module);
+        project(a, u, x, scale, false);
+        project(b, t, dy, scale, true);
+    }
+
+    /**
+     * Coefficients of every sequence at one layer from the per-token small side [T, r] and wide side
+     * [T, wide]: stack_s = scale·small_sᵀ·wide_s [r, wide]. transposed: the stack holds J_sᵀ (lora_B).
+     */
+    private void project(LayerPosterior l, Tensor small, Tensor wide, float scale, boolean transposed) {
+        int r = small.cols(), n = wide.cols(), seqs = packing.seqs();
+        Eigenbasis wideBasis = transposed ? l.g() : l.a(), smallBasis = transposed ? l.a() : l.g();
+        int kw = wideBasis.rank(), ks = smallBasis.rank();
+        Tensor stack = ws.get("stack" + n, seqs * r, n), projected = ws.get("projected" + n + "x" + kw, seqs * r, kw);
+        backend.segmentOuter(packing, small, wide, scale, stack);
+        backend.matmul(stack, false, basis(l.key() + (transposed ? "G" : "A"), wideBasis), false, 1f, 0f, projected);
+        float[] p = backend.download(projected);
+        float[] j = l.full() ? null : backend.download(stack);
+        double[] lambda = products.get(l.key()), q = smallBasis.vectors();
+        int index = indexOf(l);
+        for (int s = 0; s < seqs; s++) {
+            // C [kG, kA]: lora_A: C_ij = Σ_k Q_G[k, i]·P_s[k, j];  lora_B: C_ij = Σ_k Q_A[k, j]·P_s[k, i]
+            int kG = transposed ? kw : ks, kA = transposed ? ks : kw;
+            double[] c = new double[kG * kA];
+            for (int k = 0; k < r; k++)
+                for (int si = 0; si < ks; si++) {
+                    double qk = q[k * ks + si];
+                    if (qk == 0) continue;
+                    for (int wi = 0; wi < kw; wi++) {
+                        double v = qk * p[(s * r + k) * kw + wi];
+                        if (transposed) c[wi * kA + si] += v;
+                        else c[si * kA + wi] += v;
+                    }
+                }
+            double[] js = null;
+            if (j != null) {
+                js = new double[r * n];
+                for (int i = 0; i < js.length; i++) js[i] = j[s * r * n + i];
+            }
+            coefficients[s][index] = new Coefficients(c, lambda, js, l.delta());
+        }
+    }
+
+    /** The head's coefficients: J_s = pooled_s [1, hidden], C_s = J_s·Q_A. */
+    private void head() {
+        LayerPosterior l = posterior.layer(PeftAdapter.HEAD);
+        Tensor pooled = model.lastPooled(), projected = ws.get("head", pooled.rows(), l.a().rank());
+        backend.matmul(pooled, false, basis(l.key() + "A", l.a()), false, 1f, 0f, projected);
+        float[] p = backend.download(projected);
+        float[] j = l.full() ? null : backend.download(pooled);
+        double[] lambda = products.get(l.key());
+        int k = l.a().rank(), n = l.in(), index = indexOf(l);
+        for (int s = 0; s < pooled.rows(); s++) {
+            double[] c = new double[k];
+            for (int i = 0; i < k; i++) c[i] = p[s * k + i] * l.g().vectors()[0];
+            double[] js = null;
+            if (j != null) {
+                js = new double[n];
+                for (int i = 0; i < n; i++) js[i] = j[s * n + i];
+            }
+            coefficients[s][index] = new Coefficients(c, lambda, js, l.delta());
+        }
+    }
+
+    private int indexOf(LayerPosterior l) {
+        return posterior.layers().indexOf(l);
+    }
+
+    /** An eigenbasis [dim, k] uploaded once. */
+    private Tensor basis(String name, Eigenbasis e) {
+        return bases.computeIfAbsent(name, k -> {
+            float[] v = new float[e.vectors().length];
+            for (int i = 0; i < v.length; i++) v[i] = (float) e.vectors()[i];
+            return backend.upload(v, e.dim(), e.rank());
+        });
+    }
+}

@@ -1,0 +1,234 @@
+package brm.laplace;
+
+import brm.backbone.LinearModule;
+import brm.backbone.ModelConfig;
+import brm.backend.Packing;
+import brm.backend.ReferenceBackend;
+import brm.batch.PreferencePairs.Pair;
+import brm.lora.LoraAdapter;
+import brm.lora.LoraLayer;
+import brm.reward.DifferentiableRewardModel;
+import brm.reward.DifferentiableRewardModel.Parameter;
+import brm.reward.Fixtures;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalLong;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The Laplace posterior in float64 on the reference backend, on the tiny fixture models with random
+ * nonzero LoRA updates: the eigenbasis predictive against the dense J (G⊗A + δI)⁻¹ Jᵀ with J from
+ * central finite differences; the factors of one one-token row against vec(g aᵀ)vec(g aᵀ)ᵀ; batched
+ * against one-at-a-time; chosen and rejected swapped; the file round trip and its adapter check.
+ */
+class LaplaceTest {
+    @TempDir
+    Path tmp;
+
+    private static LoraAdapter adapter(ModelConfig config, Random random, boolean head) {
+        Map<String, LoraLayer> layers = new LinkedHashMap<>();
+        int r = 2;
+        for (LinearModule m : config.linearModules()) {
+            if (m.equals(config.score()) || !(m.path().endsWith("query_key_value") || m.path().endsWith("q_proj") || m.path().endsWith("v_proj")
+                    || m.path().endsWith("query") || m.path().endsWith("down_proj") || m.path().endsWith("output.dense"))) continue;
+            layers.put(m.path(), new LoraLayer(m.path(), r, m.in(), m.out(), 1.5f, gaussian(random, r * m.in(), 0.3), gaussian(random, m.out() * r, 0.3)));
+        }
+        return new LoraAdapter(layers, head ? gaussian(random, config.hiddenSize(), 0.5) : null);
+    }
+
+    static float[] gaussian(Random random, int n, double std) {
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = (float) (random.nextGaussian() * std);
+        return x;
+    }
+
+    private static List<Pair> pairs(Random random, int n, int vocab, int minLength) {
+        List<Pair> pairs = new ArrayList<>();
+        for (int i = 0; i < n; i++)
+            pairs.add(new Pair(i + 1, random.ints(minLength + random.nextInt(6), 0, vocab).toArray(),
+                    random.ints(minLength + random.nextInt(6), 0, vocab).toArray(), 0f));
+        return pairs;
+    }
+
+    private static DifferentiableRewardModel open(String fixture, LoraAdapter adapter, ReferenceBackend backend) {
+        return DifferentiableRewardModel.open(Fixtures.dir(fixture), adapter, backend, OptionalLong.of(3), 0f);
+    }
+
+    /** σ² from the eigenbases equals Σ_layers J (G⊗A + δI)⁻¹ Jᵀ, dense, with J by central differences. */
+    @ParameterizedTest
+    @ValueSource(strings = {"gpt_neox_parallel", "llama_gqa", "bert_mean"})
+    void predictiveEqualsDenseInverseWithFiniteDifferenceJacobians(String fixture) {
+        Random random = new Random(fixture.hashCode());
+        ModelConfig config = ModelConfig.read(Fixtures.dir(fixture));
+        LoraAdapter adapter = adapter(config, random, true);
+        ReferenceBackend backend = new ReferenceBackend();
+        try (var model = open(fixture, adapter, backend)) {
+            List<Pair> data = pairs(random, 5, config.vocabSize(), 2);
+            for (Tokens tokens : Tokens.values()) {
+                Posterior posterior = Laplace.fit(model, adapter, data, List.of(),
+                        new Laplace.Options(Fisher.EXACT, tokens, Laplace.Prior.FIXED, 0.7, false, 0, 0, 3, true, 1));
+                int[] seq = random.ints(4, 0, config.vocabSize()).toArray();
+                double sigma2 = new Predictive(model, posterior).score(List.of(seq), false).variance()[0];
+                double dense = 0;
+                for (LayerPosterior l : posterior.layers()) {
+                    double[] j = jacobian(model, backend, l.key(), seq);
+                    dense += quadraticInverse(kron(l.rawG(), l.out(), l.rawA(), l.in(), l.delta()), j);
+                }
+                assertEquals(dense, sigma2, 1e-6 * dense, fixture + " " + tokens + ": σ² " + sigma2 + " vs dense " + dense);
+                System.out.printf("%-18s %-6s σ² %.6e (dense %.6e)%n", fixture, tokens, sigma2, dense);
+            }
+        }
+    }
+
+    /** ∂r/∂W [out·in] (row-major) of one sequence by central differences in the backend's float64 storage. */
+    private static double[] jacobian(DifferentiableRewardModel model, ReferenceBackend backend, String key, int[] seq) {
+        Parameter p = model.parameters().stream().filter(q -> q.key().equals(key)).findFirst().orElseThrow();
+        double[] w = backend.data(p.value());
+        double[] j = new double[p.size()];
+        for (int i = 0; i < j.length; i++) {
+            double saved = w[i], h = 1e-5;
+            w[i] = saved + h;
+            double plus = backend.data(model.forwardTensor(List.of(seq)))[0];
+            w[i] = saved - h;
+            double minus = backend.data(model.forwardTensor(List.of(seq)))[0];
+            w[i] = saved;
+            j[i] = (plus - minus) / (2 * h);
+        }
+        return j;
+    }
+
+    /** G ⊗ A + δI, dense [out·in, out·in], index (o·in + i). */
+    private static double[] kron(double[] g, int out, double[] a, int in, double delta) {
+        int n = out * in;
+        double[] m = new double[n * n];
+        for (int o1 = 0; o1 < out; o1++)
+            for (int i1 = 0; i1 < in; i1++)
+                for (int o2 = 0; o2 < out; o2++)
+                    for (int i2 = 0; i2 < in; i2++)
+                        m[(o1 * in + i1) * n + o2 * in + i2] = g[o1 * out + o2] * a[i1 * in + i2] + (o1 == o2 && i1 == i2 ? delta : 0);
+        return m;
+    }
+
+    /** jᵀ M⁻¹ j by Cholesky (M symmetric positive definite). */
+    static double quadraticInverse(double[] m, double[] j) {
+        int n = j.length;
+        double[] l = new double[n * n];
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k <= i; k++) {
+                double s = m[i * n + k];
+                for (int q = 0; q < k; q++) s -= l[i * n + q] * l[k * n + q];
+                l[i * n + k] = i == k ? Math.sqrt(s) : s / l[k * n + k];
+            }
+        double[] y = new double[n];
+        for (int i = 0; i < n; i++) {
+            double s = j[i];
+            for (int q = 0; q < i; q++) s -= l[i * n + q] * y[q];
+            y[i] = s / l[i * n + i];
+        }
+        double sum = 0;
+        for (double v : y) sum += v * v;
+        return sum;
+    }
+
+    /** One sequence of one token, one row: G ⊗ A = seed²·vec(J)vec(J)ᵀ, J = ∂r/∂W = g aᵀ. */
+    @Test
+    void oneTokenRowIsTheOuterProductOfItsJacobian() {
+        String fixture = "gpt_neox_parallel";
+        Random random = new Random(5);
+        ModelConfig config = ModelConfig.read(Fixtures.dir(fixture));
+        LoraAdapter adapter = adapter(config, random, false);
+        ReferenceBackend backend = new ReferenceBackend();
+        try (var model = open(fixture, adapter, backend)) {
+            int[] seq = {17};
+            float seed = 0.6f;
+            for (Tokens tokens : Tokens.values()) {
+                KfacCollector collector = new KfacCollector(backend, tokens, 0, 0);
+                model.forward(List.of(seq));
+                collector.batch(model.lastBatch());
+                model.probe(collector);
+                model.backward(new float[] {seed});
+                model.probe(null);
+                for (KfacCollector.Layer l : collector.layers()) {
+                    double[] j = jacobian(model, backend, l.key(), seq);
+                    double[] g = l.g().matrix(1), a = l.a().matrix(collector.count());
+                    double worst = 0, scale = 0;
+                    for (int p = 0; p < j.length; p++)
+                        for (int q = 0; q < j.length; q++) {
+                            double expected = (double) seed * seed * j[p] * j[q];
+                            double actual = g[(p / l.in()) * l.out() + q / l.in()] * a[(p % l.in()) * l.in() + q % l.in()];
+                            worst = Math.max(worst, Math.abs(expected - actual));
+                            scale = Math.max(scale, Math.abs(expected));
+                        }
+                    assertTrue(worst <= 1e-7 * scale, tokens + " " + l.key() + ": " + worst + " of " + scale);
+                }
+            }
+        }
+    }
+
+    @Test
+    void batchedEqualsAloneAndSwappingSidesKeepsTheFactors() {
+        String fixture = "llama_gqa";
+        Random random = new Random(9);
+        ModelConfig config = ModelConfig.read(Fixtures.dir(fixture));
+        LoraAdapter adapter = adapter(config, random, false);
+        ReferenceBackend backend = new ReferenceBackend();
+        try (var model = open(fixture, adapter, backend)) {
+            List<Pair> data = pairs(random, 6, config.vocabSize(), 1);
+            var options = new Laplace.Options(Fisher.EXACT, Tokens.REDUCE, Laplace.Prior.MARGLIK, 0, false, 0, 0, 4, false, 1);
+            Posterior posterior = Laplace.fit(model, adapter, data, List.of(), options);
+            List<Pair> swapped = data.stream().map(p -> new Pair(p.line(), p.rejected(), p.chosen(), 0f)).toList();
+            Posterior other = Laplace.fit(model, adapter, swapped, List.of(), options);
+            for (int i = 0; i < posterior.layers().size(); i++) {
+                assertArrayEquals(posterior.layers().get(i).rawA(), other.layers().get(i).rawA(), 1e-12);
+                assertArrayEquals(posterior.layers().get(i).rawG(), other.layers().get(i).rawG(), 1e-12);
+            }
+            List<int[]> seqs = new ArrayList<>();
+            for (Pair p : data) seqs.add(p.chosen());
+            Predictive predictive = new Predictive(model, posterior);
+            double[] batched = predictive.score(seqs, false).variance();
+            for (int s = 0; s < seqs.size(); s++)
+                assertEquals(predictive.score(List.of(seqs.get(s)), false).variance()[0], batched[s], 1e-12 * batched[s]);
+            assertTrue(posterior.info().get("log_z").isNumber());
+        }
+    }
+
+    @Test
+    void fileRoundTripAndAdapterCheck() {
+        String fixture = "bert_mean";
+        Random random = new Random(13);
+        ModelConfig config = ModelConfig.read(Fixtures.dir(fixture));
+        LoraAdapter adapter = adapter(config, random, true);
+        ReferenceBackend backend = new ReferenceBackend();
+        try (var model = open(fixture, adapter, backend)) {
+            Posterior posterior = Laplace.fit(model, adapter, pairs(random, 4, config.vocabSize(), 2), List.of(),
+                    new Laplace.Options(Fisher.MC, Tokens.EXPAND, Laplace.Prior.MARGLIK, 0, true, 2, 20, 2, true, 4));
+            posterior.write(tmp);
+            Posterior read = Posterior.read(tmp, adapter);
+            assertEquals(posterior.layers().size(), read.layers().size());
+            for (int i = 0; i < read.layers().size(); i++) {
+                LayerPosterior a = posterior.layers().get(i), b = read.layers().get(i);
+                assertEquals(a.key(), b.key());
+                assertEquals(a.delta(), b.delta());
+                assertArrayEquals(a.g().values(), b.g().values());
+                assertArrayEquals(a.a().vectors(), b.a().vectors());
+            }
+            float[] changed = adapter.scoreWeight().clone();
+            changed[0] += 1e-3f;
+            var e = assertThrows(brm.BrmException.class, () -> Posterior.read(tmp, new LoraAdapter(adapter.layers(), changed)));
+            assertTrue(e.getMessage().contains("was fitted to other adapter weights"), e.getMessage());
+        }
+    }
+}
