@@ -14,13 +14,33 @@ import java.util.List;
 final class Batches {
     private Batches() {}
 
-    /** Fills outputs.get(i) (already holding the line's "id") with the results for batch.get(i). */
+    /** Fills outputs (each already holding its line's "id") with the results for the batch's sequences. */
     @FunctionalInterface
     interface Compute {
         void fill(List<int[]> batch, List<ObjectNode> outputs);
     }
 
+    /** One sequence per line ({@link LineEncoder#encode}), batchSize lines per compute. */
     static void run(String what, Jsonl.Reader reader, LineEncoder encoder, int batchSize, OutputStream out, Compute compute)
+            throws IOException {
+        loop(what, reader, l -> new int[][] {encoder.encode(l, reader.name())}, batchSize, out, compute);
+    }
+
+    /**
+     * Pair lines ({@link LineEncoder#encodePair}), batchSize pairs per compute: the batch holds chosen,
+     * rejected, chosen, ... (2 per output line).
+     */
+    static void runPairs(String what, Jsonl.Reader reader, LineEncoder encoder, int batchSize, OutputStream out, Compute compute)
+            throws IOException {
+        loop(what, reader, l -> encoder.encodePair(l, reader.name(), true), batchSize, out, compute);
+    }
+
+    @FunctionalInterface
+    private interface Encode {
+        int[][] sequences(Jsonl.Line line);
+    }
+
+    private static void loop(String what, Jsonl.Reader reader, Encode encode, int batchSize, OutputStream out, Compute compute)
             throws IOException {
         Progress progress = new Progress(what);
         List<ObjectNode> outputs = new ArrayList<>(batchSize);
@@ -29,15 +49,15 @@ final class Batches {
         for (Jsonl.Line l = reader.next(); ; l = reader.next()) {
             if (l != null) {
                 outputs.add(Jsonl.JSON.createObjectNode().set("id", idOf(l)));
-                batch.add(encoder.encode(l, reader.name()));
-            }
-            if (batch.size() == batchSize || (l == null && !batch.isEmpty())) {
-                compute.fill(batch, outputs);
-                for (int i = 0; i < batch.size(); i++) {
-                    Jsonl.writeLine(out, outputs.get(i));
-                    tokens += batch.get(i).length;
+                for (int[] seq : encode.sequences(l)) {
+                    batch.add(seq);
+                    tokens += seq.length;
                 }
-                lines += batch.size();
+            }
+            if (outputs.size() == batchSize || (l == null && !outputs.isEmpty())) {
+                compute.fill(batch, outputs);
+                for (ObjectNode o : outputs) Jsonl.writeLine(out, o);
+                lines += outputs.size();
                 progress.update(lines, tokens);
                 outputs.clear();
                 batch.clear();

@@ -15,11 +15,22 @@ public record PreferenceMetrics(int pairs, double accuracy, double nll, double e
     public static PreferenceMetrics of(float[] chosen, float[] rejected) {
         if (chosen.length != rejected.length || chosen.length == 0)
             throw new IllegalArgumentException(chosen.length + " chosen and " + rejected.length + " rejected rewards");
-        int n = chosen.length;
+        double[] deltas = new double[chosen.length];
+        for (int i = 0; i < deltas.length; i++) deltas[i] = (double) chosen[i] - rejected[i];
+        return ofLogits(deltas);
+    }
+
+    /**
+     * The same metrics for any P(chosen ≻ rejected) = σ(z_n) given as its logits z [n]: Δ_n itself
+     * (MAP), or the probit predictive's μ_Δ / √(1 + π·var(Δ)/8).
+     */
+    public static PreferenceMetrics ofLogits(double[] logits) {
+        if (logits.length == 0) throw new IllegalArgumentException("no pairs");
+        int n = logits.length;
         double correct = 0, nll = 0;
         double[] count = new double[BINS], wins = new double[BINS], probability = new double[BINS];
         for (int i = 0; i < n; i++) {
-            double delta = (double) chosen[i] - rejected[i];
+            double delta = logits[i];
             correct += delta > 0 ? 1 : delta == 0 ? 0.5 : 0;
             nll += softplus(-delta);
             double p = 1 / (1 + Math.exp(-delta));

@@ -1,0 +1,77 @@
+package brm.laplace;
+
+import brm.BrmException;
+import brm.backbone.ModelConfig;
+import brm.lora.LoraAdapter;
+import brm.lora.PeftAdapter;
+import brm.reward.DifferentiableRewardModel;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.OptionalLong;
+
+/**
+ * A reward model with its Laplace posterior (ADIR/posterior.safetensors): each reward comes with its
+ * mean μ (the MAP reward), variance σ² (see {@link Predictive}) and the penalised rewards
+ * μ − k·σ or μ − k·σ² that best-of-n ranks by. For a pair, Δ = r(chosen) − r(rejected) has mean
+ * μ_c − μ_r and variance σ²_c + σ²_r − 2·cov, and P(chosen ≻ rejected) ≈ σ(μ_Δ / √(1 + π·var(Δ)/8))
+ * (the probit approximation). Not thread-safe; one batch per call, each sequence's results
+ * independent of its batch.
+ */
+public final class BayesianRewardModel implements AutoCloseable {
+    public enum Penalty {
+        STD, VAR;
+
+        public static Penalty parse(String s) {
+            try {
+                return valueOf(s.toUpperCase(Locale.ROOT));
+            } catch (IllegalArgumentException e) {
+                throw new BrmException("--penalty must be std or var, not '" + s + "'");
+            }
+        }
+
+        /** μ − k·σ or μ − k·σ². */
+        public double apply(double mean, double variance, double k) {
+            return this == STD ? mean - k * Math.sqrt(variance) : mean - k * variance;
+        }
+    }
+
+    private final DifferentiableRewardModel model;
+    private final Posterior posterior;
+    private final Predictive predictive;
+
+    private BayesianRewardModel(DifferentiableRewardModel model, Posterior posterior) {
+        this.model = model;
+        this.posterior = posterior;
+        this.predictive = new Predictive(model, posterior);
+    }
+
+    /** Loads the model directory with the adapter in adapterDir and the posterior beside it. */
+    public static BayesianRewardModel open(Path modelDir, Path adapterDir, int threads, OptionalLong initHead) {
+        ModelConfig config = ModelConfig.read(modelDir);
+        LoraAdapter adapter = PeftAdapter.load(adapterDir, config);
+        if (!Posterior.exists(adapterDir)) throw new BrmException(adapterDir + ": has no " + Posterior.FILE + "; run brm laplace first");
+        Posterior posterior = Posterior.read(adapterDir, adapter);
+        return new BayesianRewardModel(DifferentiableRewardModel.open(modelDir, adapter, threads, initHead, 0f), posterior);
+    }
+
+    public Posterior posterior() {
+        return posterior;
+    }
+
+    /** μ [n], σ² [n] and, with pairs (sequences 2i, 2i+1), the covariance within each pair [n/2]. */
+    public Predictive.Batch score(List<int[]> sequences, boolean pairs) {
+        return predictive.score(sequences, pairs);
+    }
+
+    /** P(chosen ≻ rejected) by the probit approximation, as its logit μ_Δ / √(1 + π·var(Δ)/8). */
+    public static double probitLogit(double meanDifference, double varianceDifference) {
+        return meanDifference / Math.sqrt(1 + Math.PI * Math.max(0, varianceDifference) / 8);
+    }
+
+    @Override
+    public void close() {
+        model.close();
+    }
+}
