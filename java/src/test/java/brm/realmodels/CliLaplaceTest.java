@@ -1,0 +1,113 @@
+package brm.realmodels;
+
+import brm.io.Jsonl;
+import brm.laplace.Posterior;
+import brm.reward.Fixtures;
+import com.fasterxml.jackson.databind.JsonNode;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * brm train → brm laplace → brm score / eval-prefs on a tiny GPT-NeoX: the posterior is written beside
+ * the adapter, scores gain var/std/penalized, k = 0 reproduces the MAP ranking, pair scoring gives the
+ * probit probability with the covariance, and mismatched or bad posteriors are refused by name.
+ */
+class CliLaplaceTest {
+    @TempDir
+    Path tmp;
+
+    private static final String MODEL = Fixtures.dir("gpt_neox_parallel").toString();
+
+    private static List<String> pairLines(int n, long seed) {
+        Random random = new Random(seed);
+        List<String> lines = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            int[] c = random.ints(3 + random.nextInt(6), 10, 90).toArray(), r = random.ints(3 + random.nextInt(6), 10, 90).toArray();
+            c[c.length - 1] = 5;
+            r[r.length - 1] = 9;
+            var line = Jsonl.JSON.createObjectNode();
+            line.set("chosen_ids", Jsonl.JSON.valueToTree(c));
+            line.set("rejected_ids", Jsonl.JSON.valueToTree(r));
+            lines.add(line.toString());
+        }
+        return lines;
+    }
+
+    @Test
+    void laplaceThenScoreWithUncertainty() throws IOException {
+        Path data = tmp.resolve("train.jsonl"), adapter = tmp.resolve("adapter");
+        Files.write(data, pairLines(32, 1));
+        assertEquals(0, Cli.run("train", "--model", MODEL, "--data", data.toString(), "--out", adapter.toString(), "--epochs", "2",
+                "--lr", "1e-2", "--threads", "1").status());
+        var l = Cli.run("laplace", "--model", MODEL, "--adapter", adapter.toString(), "--data", data.toString(), "--threads", "1");
+        assertEquals(0, l.status(), l.err());
+        assertTrue(Files.exists(adapter.resolve(Posterior.FILE)));
+
+        Random random = new Random(2);
+        List<String> inputs = new ArrayList<>();
+        for (int i = 0; i < 12; i++) inputs.add("{\"input_ids\": " + Jsonl.JSON.valueToTree(random.ints(2 + random.nextInt(8), 0, 96).toArray()) + "}");
+        Path in = tmp.resolve("in.jsonl"), plain = tmp.resolve("plain.jsonl"), uncertain = tmp.resolve("uncertain.jsonl");
+        Files.write(in, inputs);
+        assertEquals(0, Cli.run("score", "--model", MODEL, "--adapter", adapter.toString(), "--input", in.toString(), "--output", plain.toString(),
+                "--no-uncertainty").status());
+        var s = Cli.run("score", "--model", MODEL, "--adapter", adapter.toString(), "--input", in.toString(), "--output", uncertain.toString(),
+                "--k", "0", "--batch-size", "5");
+        assertEquals(0, s.status(), s.err());
+        List<String> a = Files.readAllLines(plain), b = Files.readAllLines(uncertain);
+        for (int i = 0; i < a.size(); i++) {
+            JsonNode p = Jsonl.JSON.readTree(a.get(i)), u = Jsonl.JSON.readTree(b.get(i));
+            assertFalse(p.has("var"));
+            double mu = u.get("reward").asDouble(), var = u.get("var").asDouble();
+            assertEquals(p.get("reward").asDouble(), mu, 1e-5 * Math.max(1, Math.abs(mu)), "μ is the MAP reward");
+            assertTrue(var > 0 && Math.abs(u.get("std").asDouble() - Math.sqrt(var)) < 1e-12);
+            assertEquals((float) mu, (float) u.get("penalized").asDouble(), "k = 0 leaves the MAP reward, hence its ranking");
+        }
+        Path k2 = tmp.resolve("k2.jsonl");
+        assertEquals(0, Cli.run("score", "--model", MODEL, "--adapter", adapter.toString(), "--input", in.toString(), "--output", k2.toString(),
+                "--k", "2", "--penalty", "var").status());
+        JsonNode first = Jsonl.JSON.readTree(Files.readAllLines(k2).getFirst());
+        assertEquals(first.get("reward").asDouble() - 2 * first.get("var").asDouble(), first.get("penalized").asDouble(), 1e-6 * Math.abs(first.get("penalized").asDouble()));
+
+        Path pairs = tmp.resolve("pairs.jsonl"), scoredPairs = tmp.resolve("scored-pairs.jsonl");
+        Files.write(pairs, pairLines(6, 3));
+        assertEquals(0, Cli.run("score", "--model", MODEL, "--adapter", adapter.toString(), "--input", pairs.toString(), "--output",
+                scoredPairs.toString(), "--pairs").status());
+        for (String line : Files.readAllLines(scoredPairs)) {
+            JsonNode o = Jsonl.JSON.readTree(line);
+            double margin = o.get("margin").asDouble(), var = o.get("margin_var").asDouble();
+            assertEquals(o.get("reward_chosen").asDouble() - o.get("reward_rejected").asDouble(), margin, 1e-6);
+            assertTrue(var >= 0, line);
+            double z = margin / Math.sqrt(1 + Math.PI * var / 8);
+            assertEquals(1 / (1 + Math.exp(-z)), o.get("p_chosen").asDouble(), 1e-12);
+        }
+
+        // the posterior belongs to these adapter weights: a changed adapter is refused by name
+        Path other = tmp.resolve("other");
+        assertEquals(0, Cli.run("train", "--model", MODEL, "--data", data.toString(), "--out", other.toString(), "--epochs", "1",
+                "--seed", "7", "--threads", "1").status());
+        Files.copy(adapter.resolve(Posterior.FILE), other.resolve(Posterior.FILE));
+        var refused = Cli.run("score", "--model", MODEL, "--adapter", other.toString(), "--input", in.toString(), "--output", tmp.resolve("x").toString());
+        assertEquals(1, refused.status());
+        assertTrue(refused.err().contains("was fitted to other adapter weights"), refused.err());
+        assertFalse(Files.exists(tmp.resolve("x")));
+        var badPrior = Cli.run("laplace", "--model", MODEL, "--adapter", adapter.toString(), "--data", data.toString(), "--prior", "-1");
+        assertEquals(2, badPrior.status());
+        assertTrue(badPrior.err().contains("--prior must be a number > 0.0"), badPrior.err());
+        Path empty = tmp.resolve("empty.jsonl");
+        Files.writeString(empty, "\n");
+        var noPairs = Cli.run("laplace", "--model", MODEL, "--adapter", adapter.toString(), "--data", empty.toString());
+        assertEquals(1, noPairs.status());
+        assertTrue(noPairs.err().contains("no usable preference pairs"), noPairs.err());
+    }
+}
