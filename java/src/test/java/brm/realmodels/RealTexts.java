@@ -85,6 +85,18 @@ final class RealTexts {
         }
     }
 
+    /** The sentences of the TinyStories sample (split after '.', '!' or '?'), at least 20 characters each. */
+    static List<String> tinyStorySentences() {
+        try {
+            String sample = Files.readString(DataFolder.require("tinystories-sample", "tinystories_sample.txt", "github.com/wdb2021/CS336"));
+            List<String> out = new ArrayList<>();
+            for (String s : sample.replace("<|endoftext|>", "\n").split("(?<=[.!?])\\s+")) if (s.strip().length() >= 20) out.add(s.strip());
+            return out;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     /** Each data file is parsed once per test run. */
     private static JsonNode read(Path file) {
         return PARSED.computeIfAbsent(file, f -> {
