@@ -31,7 +31,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The Laplace posterior in float64 on the reference backend, on the tiny fixture models with random
  * nonzero LoRA updates: the eigenbasis predictive against the dense J (G⊗A + δI)⁻¹ Jᵀ with J from
- * central finite differences; the factors of one one-token row against vec(g aᵀ)vec(g aᵀ)ᵀ; batched
+ * central finite differences, and the eigenvalue log-determinant against a dense Cholesky one; the factors of one one-token row against vec(g aᵀ)vec(g aᵀ)ᵀ; batched
  * against one-at-a-time; chosen and rejected swapped; the file round trip and its adapter check.
  */
 class LaplaceTest {
@@ -84,8 +84,13 @@ class LaplaceTest {
                 double sigma2 = new Predictive(model, posterior).score(List.of(seq), false).variance()[0];
                 double dense = 0;
                 for (LayerPosterior l : posterior.layers()) {
-                    double[] j = jacobian(model, backend, l.key(), seq);
-                    dense += quadraticInverse(kron(l.rawG(), l.out(), l.rawA(), l.in(), l.delta()), j);
+                    double[] j = jacobian(model, backend, l.key(), seq), precision = kron(l.rawG(), l.out(), l.rawA(), l.in(), l.delta());
+                    dense += quadraticInverse(precision, j);
+                    // log det(G⊗A + δI) from the eigenvalue products, through log Z with log p(D|θ) = 0 and ‖θ‖² = 0; the factors
+                    // come through FP32 (a batch's product is downloaded), whose rounding-level negative eigenvalues are clamped to 0
+                    int n = l.out() * l.in();
+                    double logDet = -2 * MarginalLikelihood.logZ(List.of(l.evidence(0)), new double[] {l.delta()}, 0) + n * Math.log(l.delta());
+                    assertEquals(logDeterminant(precision, n), logDet, 1e-5 * Math.max(1, Math.abs(logDet)), l.key() + " log det");
                 }
                 assertEquals(dense, sigma2, 1e-6 * dense, fixture + " " + tokens + ": σ² " + sigma2 + " vs dense " + dense);
                 System.out.printf("%-18s %-6s σ² %.6e (dense %.6e)%n", fixture, tokens, sigma2, dense);
@@ -122,9 +127,15 @@ class LaplaceTest {
         return m;
     }
 
-    /** jᵀ M⁻¹ j by Cholesky (M symmetric positive definite). */
-    static double quadraticInverse(double[] m, double[] j) {
-        int n = j.length;
+    /** log det M by Cholesky (M symmetric positive definite). */
+    static double logDeterminant(double[] m, int n) {
+        double[] l = cholesky(m, n);
+        double sum = 0;
+        for (int i = 0; i < n; i++) sum += 2 * Math.log(l[i * n + i]);
+        return sum;
+    }
+
+    static double[] cholesky(double[] m, int n) {
         double[] l = new double[n * n];
         for (int i = 0; i < n; i++)
             for (int k = 0; k <= i; k++) {
@@ -132,6 +143,13 @@ class LaplaceTest {
                 for (int q = 0; q < k; q++) s -= l[i * n + q] * l[k * n + q];
                 l[i * n + k] = i == k ? Math.sqrt(s) : s / l[k * n + k];
             }
+        return l;
+    }
+
+    /** jᵀ M⁻¹ j by Cholesky (M symmetric positive definite). */
+    static double quadraticInverse(double[] m, double[] j) {
+        int n = j.length;
+        double[] l = cholesky(m, n);
         double[] y = new double[n];
         for (int i = 0; i < n; i++) {
             double s = j[i];
