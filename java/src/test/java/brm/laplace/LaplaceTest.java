@@ -77,14 +77,15 @@ class LaplaceTest {
         ReferenceBackend backend = new ReferenceBackend();
         try (var model = open(fixture, adapter, backend)) {
             List<Pair> data = pairs(random, 5, config.vocabSize(), 2);
+            int[] seq = random.ints(4, 0, config.vocabSize()).toArray();
+            Map<String, double[]> jacobians = new LinkedHashMap<>();
             for (Tokens tokens : Tokens.values()) {
                 Posterior posterior = Laplace.fit(model, adapter, data, List.of(),
                         new Laplace.Options(Fisher.EXACT, tokens, Laplace.Prior.FIXED, 0.7, false, 0, 0, 3, true, 1));
-                int[] seq = random.ints(4, 0, config.vocabSize()).toArray();
                 double sigma2 = new Predictive(model, posterior).score(List.of(seq), false).variance()[0];
                 double dense = 0;
                 for (LayerPosterior l : posterior.layers()) {
-                    double[] j = jacobian(model, backend, l.key(), seq), precision = kron(l.rawG(), l.out(), l.rawA(), l.in(), l.delta());
+                    double[] j = jacobians.computeIfAbsent(l.key(), k -> jacobian(model, backend, k, seq)), precision = kron(l.rawG(), l.out(), l.rawA(), l.in(), l.delta());
                     dense += quadraticInverse(precision, j);
                     // log det(G⊗A + δI) from the eigenvalue products, through log Z with log p(D|θ) = 0 and ‖θ‖² = 0; the factors
                     // come through FP32 (a batch's product is downloaded), whose rounding-level negative eigenvalues are clamped to 0
