@@ -225,7 +225,7 @@ class CpuBackendTest {
                     int first = PACKING.start(s), last = first + PACKING.length(s) - 1;
                     for (int c = 0; c < cols; c++)
                         for (int r = first; r <= last; r++)
-                            if (how == Pooling.MEAN || r == (how == Pooling.LAST ? last : first))
+                            if (how == Pooling.MEAN || how == Pooling.SUM || r == (how == Pooling.LAST ? last : first))
                                 expected[s * cols + c] += (double) x[r * cols + c] / (how == Pooling.MEAN ? PACKING.length(s) : 1);
                 }
                 be.pool(PACKING, xt, how, out);
