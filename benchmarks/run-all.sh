@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # brm's performance numbers in one run: JMH GEMM (512³, 1024³) and the Pythia-70M-shaped forward
 # (16×256, 64×64) at 1 and 2 threads, then the PyTorch peers (torch 1.13 + OpenBLAS, default and tuned
-# glibc allocator) on the same machine: the forward and one LoRA training step (8 pairs × 2 × 256 tokens),
-# then a summary table with the ratios the README quotes.
+# glibc allocator) on the same machine: the forward, one LoRA training step (8 pairs × 2 × 256 tokens) and
+# Laplace-LoRA (reward variance of 16×256, K-FAC fit), then a summary table with the ratios the README quotes.
 #
-# usage: benchmarks/run-all.sh [results-dir]     (default benchmarks/results; about 20 minutes)
+# usage: benchmarks/run-all.sh [results-dir]     (default benchmarks/results; about 30 minutes)
 # Needs Debian's python3-torch (apt-get install python3-torch) for the peer; fetches Debian's OpenBLAS
 # into a temporary folder (never installed machine-wide, see benchmarks/README.md).
 set -euo pipefail
@@ -37,5 +37,7 @@ fi
 PEER_BLAS_DIR="$BLAS_DIR" "$ROOT/benchmarks/pytorch/run_peer.sh" "$OUT/pytorch.jsonl" > /dev/null
 echo "== PyTorch training peer" >&2
 PEER=train PEER_BLAS_DIR="$BLAS_DIR" "$ROOT/benchmarks/pytorch/run_peer.sh" "$OUT/pytorch_train.jsonl" > /dev/null
+echo "== PyTorch Laplace peer" >&2
+PEER=laplace PEER_BLAS_DIR="$BLAS_DIR" "$ROOT/benchmarks/pytorch/run_peer.sh" "$OUT/pytorch_laplace.jsonl" > /dev/null
 
 /usr/bin/python3 "$ROOT/benchmarks/summary.py" "$OUT" | tee "$OUT/summary.md"

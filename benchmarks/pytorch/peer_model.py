@@ -1,4 +1,5 @@
-"""The model both PyTorch peers time (forward_peer.py, train_peer.py): Pythia-70M-shaped GPT-NeoX reward model.
+"""The model the PyTorch peers time (forward_peer.py, train_peer.py, laplace_peer.py): Pythia-70M-shaped GPT-NeoX
+reward model, and the hand-written PEFT LoRA the training and Laplace peers put on it.
 
 Hugging Face's GPTNeoXForSequenceClassification written the way its eager modeling_gpt_neox.py is (nn.Linear /
 nn.LayerNorm modules, HF parameter names, baddbmm scores, torch.where causal mask, softmax, matmul, rotate_half
@@ -11,6 +12,9 @@ rotary from a cos/sin cache), float32, random seeded weights. B sequences of T t
                   x = x + a + dense_4h_to_h(gelu_erf(dense_h_to_4h(post_attention_layernorm(x))))   (parallel residual)
   h = final_layer_norm(x);  reward[b] = score · h[b, T−1]                  (no padding: the last token)
 
+LoRA (with_lora), PEFT's lora.Linear on every layer's query_key_value, no dropout:
+  y = W·x + b + s·B·(A·x)      A [8, 512] kaiming-uniform (a = √5), B [1536, 8] zeros (PEFT's init), s = 16/8 = 2
+
 java/src/test/python/make_fixtures.py is the independent float64 reference of the same math. Its functions work
 on one sequence and build the rotary angles in float64 (they promote float32 inputs), so they cannot be the
 timed float32 batched model; they are imported for the config, the seeded weights and the self-checks instead.
@@ -20,6 +24,7 @@ torch, and OpenMP / OpenBLAS read OMP_NUM_THREADS / OPENBLAS_NUM_THREADS once, a
 """
 import ctypes
 import json
+import math
 import os
 import statistics
 import sys
@@ -168,6 +173,64 @@ def build(config):
     return model, weights
 
 
+# ---------------------------------------------------------------- LoRA (PEFT's, written by hand: no peft package here)
+
+RANK, ALPHA = 8, 16
+
+
+class LoraLinear(nn.Module):
+    """PEFT's lora.Linear without dropout: base_layer(x) + lora_B(lora_A(x))·scaling, base_layer frozen."""
+
+    def __init__(self, base, r, alpha):
+        super().__init__()
+        self.base_layer = base
+        self.lora_A = nn.Linear(base.in_features, r, bias=False)
+        self.lora_B = nn.Linear(r, base.out_features, bias=False)
+        nn.init.kaiming_uniform_(self.lora_A.weight, a=math.sqrt(5))
+        nn.init.zeros_(self.lora_B.weight)
+        self.scaling = alpha / r
+
+    def forward(self, x):
+        """x [B, T, in] → [B, T, out]."""
+        return self.base_layer(x) + self.lora_B(self.lora_A(x)) * self.scaling
+
+
+def with_lora(model):
+    """Freezes the whole reward model, then wraps every query_key_value in LoRA (A, B trainable) → the LoraLinears."""
+    model.requires_grad_(False)
+    torch.manual_seed(SEED)
+    for layer in model.gpt_neox.layers:
+        layer.attention.query_key_value = LoraLinear(layer.attention.query_key_value, RANK, ALPHA)
+    return [layer.attention.query_key_value for layer in model.gpt_neox.layers]
+
+
+def randomize_lora_b(loras, rng):
+    """B ← 0.02·N(0, 1) in every LoraLinear: at PEFT's B = 0, ∂/∂A is zero and a check of it checks nothing."""
+    with torch.no_grad():
+        for m in loras:
+            m.lora_B.weight.copy_(torch.from_numpy(0.02 * rng.standard_normal(m.lora_B.weight.shape)))
+
+
+def lora_step_flops_per_token(config, t):
+    """→ (executed, causal) FLOPs per token of a forward and a backward to the LoRA weights at sequence length t
+    (train_peer.py's file-top sum)."""
+    h, i, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
+    w = 3 * h * h + h * h + 2 * h * i
+    linears = 2 * layers * w + 2 * ((layers - 1) * w + h * h)
+    lora = 2 * layers * RANK * 4 * h + 2 * RANK * (layers * 7 * h + (layers - 1) * h)
+    fixed = linears + lora + 2 * h / t
+    return fixed + 12 * layers * t * h, fixed + 6 * layers * (t + 1) * h
+
+
+def reference_model(config, weights_f64, loras, model_class=ref.Model):
+    """make_fixtures' float64 model carrying `loras`' A and B as float64 leaves that require grad
+    → (model, leaves [A0, B0, A1, B1, ...]). weights_f64: ref.to_torch of build's weights (converted once)."""
+    leaves = [t.detach().double().requires_grad_() for m in loras for t in (m.lora_A.weight, m.lora_B.weight)]
+    lora = {f"gpt_neox.layers.{n}.attention.query_key_value": (leaves[2 * n], leaves[2 * n + 1], ALPHA / RANK)
+            for n in range(len(loras))}
+    return model_class(config, weights_f64, lora), leaves
+
+
 # ---------------------------------------------------------------- self-check, BLAS, GEMM ceiling
 
 def check_against_reference(model, config, weights):
@@ -214,9 +277,10 @@ def gemm_gflop_per_s(config, rows):
     return 2 * rows * h * i / statistics.median(seconds[1:]) / 1e9
 
 
-def json_line(fields, timings, tokens, flops, gemm, blas, loadavg):
+def json_line(fields, timings, tokens, flops, gemm, blas, loadavg, extra=None):
     """One result line: `fields` (threads, shape), then tokens/s of (wall, CPU seconds) `timings` of steps of `tokens`
-    tokens each (median, min, max), `flops` (executed, causal) per token, the GEMM ceiling, the BLAS, the allocator."""
+    tokens each (median, min, max), `flops` (executed, causal) per token, the GEMM ceiling, the BLAS, the allocator,
+    then a peer's `extra` fields."""
     tokens_per_s = sorted(tokens / wall for wall, _ in timings)
     median = statistics.median(tokens_per_s)
     executed, causal = flops
@@ -229,4 +293,4 @@ def json_line(fields, timings, tokens, flops, gemm, blas, loadavg):
         "cpu_per_wall_median": round(statistics.median(cpu / wall for wall, cpu in timings), 2),
         "gemm_h_to_4h_gflop_per_s": round(gemm, 2), "torch": torch.__version__, "blas": blas,
         "env": {k: os.environ.get(k) for k in ("GLIBC_TUNABLES", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
-        "loadavg_1m_before": round(loadavg, 2)})
+        "loadavg_1m_before": round(loadavg, 2), **(extra or {})})

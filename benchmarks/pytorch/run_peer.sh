@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# Runs a PyTorch peer, the forward one (forward_peer.py) or the training one (train_peer.py, PEER=train),
-# in one process per thread count (1, 2), twice:
+# Runs a PyTorch peer, the forward one (forward_peer.py), the training one (train_peer.py, PEER=train) or the
+# Laplace one (laplace_peer.py, PEER=laplace: --mode predictive, then --mode kfac), in one process per thread
+# count (1, 2) and mode, twice:
 #   glibc        the environment as it is (what users run; OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE left alone)
 #   glibc-tuned  GLIBC_TUNABLES keeps freed buffers in the heap (no mmap per large tensor, no trimming)
 # and writes every JSON line to the results file.
 #
 # usage: benchmarks/pytorch/run_peer.sh [results.jsonl]
-#        (default benchmarks/results/pytorch.jsonl, with PEER=train benchmarks/results/pytorch_train.jsonl)
-# env:   PEER           forward (default) or train
-#        PEER_BLAS_DIR  folder holding an optimized libblas.so.3, put first on LD_LIBRARY_PATH (see README)
-#        PEER_SHAPES    shape list: forward BxT (default 16x256,64x64), train PxT pairs x tokens (default 8x256)
-#        PEER_REPS      timed forwards / steps per shape (default 7 forward, 5 train)
+#        (default benchmarks/results/pytorch.jsonl, with PEER=train benchmarks/results/pytorch_train.jsonl,
+#        with PEER=laplace benchmarks/results/pytorch_laplace.jsonl)
+# env:   PEER           forward (default), train or laplace
+#        PEER_BLAS_DIR  folder holding an optimized libblas.so.3 (and OpenBLAS's liblapack.so.3), put first on
+#                       LD_LIBRARY_PATH (see README)
+#        PEER_SHAPES    shape list: forward BxT (default 16x256,64x64), train PxT pairs x tokens (default 8x256);
+#                       laplace has fixed shapes (16x256 scored, 8x2x256 per K-FAC batch)
+#        PEER_REPS      timed forwards / steps / scored batches per shape (default 7 forward, 5 train, 5 laplace)
+#        PEER_PAIRS     laplace: pairs timed in the K-FAC pass (default 64; extrapolated to 1000)
 #        PEER_ALLOW_REFERENCE_BLAS=1  run even on the netlib reference BLAS (about 40 tokens/s forward: hours)
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -19,7 +24,8 @@ PEER="${PEER:-forward}"
 case "$PEER" in
   forward) DEFAULT_RESULTS="$ROOT/benchmarks/results/pytorch.jsonl" ;;
   train) DEFAULT_RESULTS="$ROOT/benchmarks/results/pytorch_train.jsonl" ;;
-  *) echo "run_peer.sh: PEER must be forward or train, not $PEER" >&2; exit 1 ;;
+  laplace) DEFAULT_RESULTS="$ROOT/benchmarks/results/pytorch_laplace.jsonl" ;;
+  *) echo "run_peer.sh: PEER must be forward, train or laplace, not $PEER" >&2; exit 1 ;;
 esac
 RESULTS="${1:-$DEFAULT_RESULTS}"
 PYTHON=/usr/bin/python3  # Debian's python3-torch; the pyenv python3 on PATH has no torch
@@ -38,14 +44,23 @@ if [[ "$BLAS" == netlib* && -z "${PEER_ALLOW_REFERENCE_BLAS:-}" ]]; then
 fi
 
 ARGS=()
-[[ -n "${PEER_SHAPES:-}" ]] && ARGS+=(--shapes "$PEER_SHAPES")
+MODES=("")
+if [[ "$PEER" == laplace ]]; then
+  MODES=(predictive kfac)
+  [[ -n "${PEER_PAIRS:-}" ]] && ARGS+=(--pairs "$PEER_PAIRS")
+else
+  [[ -n "${PEER_SHAPES:-}" ]] && ARGS+=(--shapes "$PEER_SHAPES")
+fi
 [[ -n "${PEER_REPS:-}" ]] && ARGS+=(--reps "$PEER_REPS")
 mkdir -p "$(dirname "$RESULTS")"
 : > "$RESULTS"
 peer() {  # peer THREADS [env assignments...]
-  local threads="$1"
+  local threads="$1" mode
   shift
-  env "$@" "$PYTHON" "$HERE/${PEER}_peer.py" --threads "$threads" "${ARGS[@]}" | tee -a "$RESULTS"
+  for mode in "${MODES[@]}"; do
+    env "$@" "$PYTHON" "$HERE/${PEER}_peer.py" ${mode:+--mode "$mode"} --threads "$threads" "${ARGS[@]}" \
+      | tee -a "$RESULTS"
+  done
 }
 for threads in 1 2; do
   peer "$threads"

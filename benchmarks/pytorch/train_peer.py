@@ -51,7 +51,6 @@ ARGS = parse_args()
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = str(ARGS.threads)
 
-import math  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -61,34 +60,15 @@ from torch import nn  # noqa: E402
 import peer_model as peer  # noqa: E402
 from peer_model import ref  # noqa: E402
 
-RANK, ALPHA, LR = 8, 16, 1e-4
+LR = 1e-4
 
 
-class LoraLinear(nn.Module):
-    """PEFT's lora.Linear without dropout: base_layer(x) + lora_B(lora_A(x))·scaling, base_layer frozen."""
-
-    def __init__(self, base, r, alpha):
-        super().__init__()
-        self.base_layer = base
-        self.lora_A = nn.Linear(base.in_features, r, bias=False)
-        self.lora_B = nn.Linear(r, base.out_features, bias=False)
-        nn.init.kaiming_uniform_(self.lora_A.weight, a=math.sqrt(5))
-        nn.init.zeros_(self.lora_B.weight)
-        self.scaling = alpha / r
-
-    def forward(self, x):
-        """x [B, T, in] → [B, T, out]."""
-        return self.base_layer(x) + self.lora_B(self.lora_A(x)) * self.scaling
-
-
-def with_lora(model):
-    """Freezes the reward model, wraps every query_key_value in LoRA → the trainable tensors (A, B per layer, score)."""
-    model.requires_grad_(False)
-    torch.manual_seed(peer.SEED)
-    for layer in model.gpt_neox.layers:
-        layer.attention.query_key_value = LoraLinear(layer.attention.query_key_value, RANK, ALPHA)
+def trainable_lora(model):
+    """peer_model's LoRA on every query_key_value, plus the score head (PEFT's modules_to_save) → (LoraLinears,
+    the trainable tensors: A, B per layer, then the score)."""
+    loras = peer.with_lora(model)
     model.score.weight.requires_grad_(True)
-    return [p for p in model.parameters() if p.requires_grad]
+    return loras, [t for m in loras for t in (m.lora_A.weight, m.lora_B.weight)] + [model.score.weight]
 
 
 def bt_loss(rewards):
@@ -99,23 +79,17 @@ def bt_loss(rewards):
 
 # ---------------------------------------------------------------- self-check, FLOPs, timing
 
-def check_gradients(model, config, weights):
+def check_gradients(model, loras, trainable, config, weights):
     """Loss and the gradients of every A, B and the score for 2 pairs of 17 tokens against make_fixtures' float64
-    autograd. B gets seeded random values first (at PEFT's B = 0, A's gradient is zero and checks nothing)."""
+    autograd, with B set to random values for the check (peer_model.randomize_lora_b)."""
     rng = np.random.default_rng(peer.SEED + 2)
     ids = torch.from_numpy(rng.integers(0, config["vocab_size"], size=(4, 17)))
-    loras = [layer.attention.query_key_value for layer in model.gpt_neox.layers]
-    with torch.no_grad():
-        for m in loras:
-            m.lora_B.weight.copy_(torch.from_numpy(0.02 * rng.standard_normal(m.lora_B.weight.shape)))
-    trainable = [t for m in loras for t in (m.lora_A.weight, m.lora_B.weight)] + [model.score.weight]
+    peer.randomize_lora_b(loras, rng)
     loss = bt_loss(model(ids))
     got = torch.autograd.grad(loss, trainable)
 
-    leaves = [t.detach().double().requires_grad_() for t in trainable]
-    lora = {f"gpt_neox.layers.{n}.attention.query_key_value": (leaves[2 * n], leaves[2 * n + 1], ALPHA / RANK)
-            for n in range(len(loras))}
-    reference = ref.Model(config, ref.to_torch(weights), lora)
+    reference, leaves = peer.reference_model(config, ref.to_torch(weights), loras)
+    leaves.append(model.score.weight.detach().double().requires_grad_())
     rewards = torch.stack([ref.reward_tensor(reference, ref.gpt_neox_hidden(reference, row), leaves[-1]) for row in ids])
     want_loss = bt_loss(rewards)
     want = torch.autograd.grad(want_loss, leaves)
@@ -129,16 +103,6 @@ def check_gradients(model, config, weights):
                          f"loss {float(loss)} vs {float(want_loss)})")
     return (f"self-check: 2x2x17 BT loss {float(want_loss):.5f} and the {len(want)} trainable tensors' gradients match "
             f"the float64 reference (loss diff {loss_diff:.1e}, max rel grad diff {worst:.1e})")
-
-
-def flops_per_token(config, t):
-    """→ (executed, causal) FLOPs per token of one training step at sequence length t (see the file-top sum)."""
-    h, i, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
-    w = 3 * h * h + h * h + 2 * h * i
-    linears = 2 * layers * w + 2 * ((layers - 1) * w + h * h)
-    lora = 2 * layers * RANK * 4 * h + 2 * RANK * (layers * 7 * h + (layers - 1) * h)
-    fixed = linears + lora + 2 * h / t
-    return fixed + 12 * layers * t * h, fixed + 6 * layers * (t + 1) * h
 
 
 def measure(model, optimizer, config, pairs, t):
@@ -161,10 +125,10 @@ def main():
     torch.set_num_threads(ARGS.threads)
     config = peer.pythia70m_config()
     model, weights = peer.build(config)
-    trainable = with_lora(model)
+    loras, trainable = trainable_lora(model)
     model.train()
     print(peer.check_against_reference(model, config, weights), file=sys.stderr)
-    print(check_gradients(model, config, weights), file=sys.stderr)
+    print(check_gradients(model, loras, trainable, config, weights), file=sys.stderr)
     blas = peer.blas_in_use()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, BLAS: {blas}", file=sys.stderr)
     for shape in ARGS.shapes.split(","):
@@ -173,8 +137,8 @@ def main():
         loadavg = os.getloadavg()[0]
         timings = measure(model, optimizer, config, pairs, t)
         print(peer.json_line({"threads": ARGS.threads, "pairs": pairs, "batch": 2 * pairs, "seq": t}, timings,
-                             2 * pairs * t, flops_per_token(config, t), peer.gemm_gflop_per_s(config, 2 * pairs * t),
-                             blas, loadavg), flush=True)
+                             2 * pairs * t, peer.lora_step_flops_per_token(config, t),
+                             peer.gemm_gflop_per_s(config, 2 * pairs * t), blas, loadavg), flush=True)
 
 
 if __name__ == "__main__":
