@@ -22,6 +22,9 @@ echo "== JMH: forward" >&2
 "${JMH[@]}" ForwardBenchmark -f 1 -wi 3 -i 5 -w 4 -r 4 -rf json -rff "$OUT/forward.json" > "$OUT/forward.txt"
 echo "== JMH: training step" >&2
 "${JMH[@]}" TrainBenchmark -f 1 -wi 3 -i 5 -w 6 -r 6 -rf json -rff "$OUT/train.json" > "$OUT/train.txt"
+echo "== JMH: scoring with σ, Laplace fit" >&2
+"${JMH[@]}" ScoreWithVarianceBenchmark -f 1 -wi 2 -i 4 -w 5 -r 5 -rf json -rff "$OUT/laplace_score.json" > "$OUT/laplace_score.txt"
+"${JMH[@]}" LaplaceFitBenchmark -f 1 -wi 0 -i 2 -rf json -rff "$OUT/laplace_fit.json" > "$OUT/laplace_fit.txt"
 
 echo "== PyTorch peer" >&2
 if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
