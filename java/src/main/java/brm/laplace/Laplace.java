@@ -1,6 +1,7 @@
 package brm.laplace;
 
 import brm.BrmException;
+import brm.backend.Tensor;
 import brm.batch.PreferencePairs.Pair;
 import brm.io.Jsonl;
 import brm.lora.LoraAdapter;
@@ -10,6 +11,7 @@ import brm.reward.DifferentiableRewardModel.Parameter;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Random;
@@ -52,7 +54,9 @@ public final class Laplace {
         if (o.prior == Prior.GRID && eval.isEmpty()) throw new BrmException("the grid prior needs held-out pairs (--eval-data)");
         model.dropout(null);
         KfacCollector collector = new KfacCollector(model.backend(), o.tokens, o.lowRank, o.lowRankThreshold);
-        Factor head = o.includeHead ? new Factor(PeftAdapter.HEAD + " A", model.config().hiddenSize(), 0) : null;
+        int hidden = model.config().hiddenSize();
+        Factor head = o.includeHead ? new Factor(PeftAdapter.HEAD + " A", hidden, 0) : null;
+        Tensor headScratch = o.includeHead ? model.backend().allocate(hidden, hidden) : null;
         Random random = new Random(o.seed);
         double logLik = 0;
         for (int from = 0; from < pairs.size(); from += o.batchSize) {
@@ -60,7 +64,7 @@ public final class Laplace {
             float[] rewards = model.forward(sequences(batch));
             for (int i = 0; i < batch.size(); i++) logLik -= softplus(-((double) rewards[2 * i] - rewards[2 * i + 1]));
             float[] seeds = o.fisher.seeds(rewards, random);
-            if (head != null) head.add(model.backend(), scaledRows(model, seeds), 1f, model.backend().allocate(model.config().hiddenSize(), model.config().hiddenSize()));
+            if (head != null) head.add(model.backend(), scaledRows(model, seeds), 1f, headScratch);
             collector.batch(model.lastBatch());
             model.probe(collector);
             try {
@@ -76,7 +80,7 @@ public final class Laplace {
         if (head != null)
             layers.add(new LayerPosterior(PeftAdapter.HEAD, 1, head.n, new Eigenbasis(1, new double[] {1}, new double[] {1}), head.eigenbasis(1),
                     new double[] {1}, head.matrix(1), 1));
-        layers.sort(java.util.Comparator.comparing(LayerPosterior::key));
+        layers.sort(Comparator.comparing(LayerPosterior::key));
         List<MarginalLikelihood.Layer> evidence = new ArrayList<>();
         for (LayerPosterior l : layers) evidence.add(l.evidence(normSquared(model, l.key())));
         double[] deltas = switch (o.prior) {
@@ -96,7 +100,7 @@ public final class Laplace {
     }
 
     /** Rows seed_s·pooled_s [seqs, hidden] of the head's dense block, on the backend. */
-    private static brm.backend.Tensor scaledRows(DifferentiableRewardModel model, float[] seeds) {
+    private static Tensor scaledRows(DifferentiableRewardModel model, float[] seeds) {
         var pooled = model.lastPooled();
         float[] v = model.backend().download(pooled);
         int h = pooled.cols();
