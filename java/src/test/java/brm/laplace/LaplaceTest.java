@@ -224,6 +224,45 @@ class LaplaceTest {
         }
     }
 
+    /** The grid prior picks the δ of logspace(−4, 4, 100) whose probit NLL on the eval pairs is lowest. */
+    @Test
+    void gridPriorMinimisesValidationNll() {
+        String fixture = "gpt_neox_parallel";
+        Random random = new Random(21);
+        ModelConfig config = ModelConfig.read(Fixtures.dir(fixture));
+        LoraAdapter adapter = adapter(config, random, false);
+        ReferenceBackend backend = new ReferenceBackend();
+        try (var model = open(fixture, adapter, backend)) {
+            List<Pair> data = pairs(random, 6, config.vocabSize(), 2), eval = pairs(random, 5, config.vocabSize(), 2);
+            Posterior grid = Laplace.fit(model, adapter, data, eval, new Laplace.Options(Fisher.EXACT, Tokens.REDUCE, Laplace.Prior.GRID, 0, false, 0, 0, 4, false, 1));
+            double chosen = grid.layers().getFirst().delta(), best = Double.POSITIVE_INFINITY, bestDelta = Double.NaN;
+            assertEquals("grid", grid.info().get("prior").asText());
+            for (int k = 0; k < 100; k += 11) {
+                double delta = Math.pow(10, -4 + 8.0 * k / 99), nll = 0;
+                Posterior at = Laplace.fit(model, adapter, data, List.of(), new Laplace.Options(Fisher.EXACT, Tokens.REDUCE, Laplace.Prior.FIXED, delta, false, 0, 0, 4, false, 1));
+                Predictive p = new Predictive(model, at);
+                for (Pair pair : eval) {
+                    Predictive.Batch b = p.score(List.of(pair.chosen(), pair.rejected()), true);
+                    double mu = (double) b.mean()[0] - b.mean()[1], var = b.variance()[0] + b.variance()[1] - 2 * b.pairCovariance()[0];
+                    nll += Laplace.softplus(-mu / Math.sqrt(1 + Math.PI * var / 8));
+                }
+                if (nll < best) {
+                    best = nll;
+                    bestDelta = delta;
+                }
+                if (Math.abs(delta - chosen) < 1e-12 * chosen) assertTrue(nll <= best + 1e-9);
+            }
+            double gridNll = 0;
+            Predictive p = new Predictive(model, grid);
+            for (Pair pair : eval) {
+                Predictive.Batch b = p.score(List.of(pair.chosen(), pair.rejected()), true);
+                double mu = (double) b.mean()[0] - b.mean()[1], var = b.variance()[0] + b.variance()[1] - 2 * b.pairCovariance()[0];
+                gridNll += Laplace.softplus(-mu / Math.sqrt(1 + Math.PI * var / 8));
+            }
+            assertTrue(gridNll <= best + 1e-9, "grid δ " + chosen + " has NLL " + gridNll + ", δ " + bestDelta + " has " + best);
+        }
+    }
+
     @Test
     void fileRoundTripAndAdapterCheck() {
         String fixture = "bert_mean";

@@ -127,6 +127,12 @@ class PeftAdapterTest {
         // a target that matches modules the file has no weights for
         assertRefused(editedCopy("gpt_neox_sequential", "target_modules", List.of("query_key_value", "dense", "dense_h_to_4h")),
                 "gpt_neox_sequential", "no LoRA weights for");
+        // a target entry naming a module this model does not have
+        Path adir = FIXTURES.resolve("gpt_neox_sequential/adapter");
+        List<Object> targets = new ArrayList<>();
+        Jsonl.JSON.readTree(adir.resolve(PeftAdapter.CONFIG).toFile()).get("target_modules").forEach(t -> targets.add(t.asText()));
+        targets.add("q_proj");
+        assertRefused(editedCopy("gpt_neox_sequential", "target_modules", targets), "gpt_neox_sequential", "target_modules entry \"q_proj\" names no linear layer");
         // rank in the config disagrees with the tensors
         assertRefused(editedCopy("gpt_neox_sequential", "r", 3), "gpt_neox_sequential", "lora_A.weight has shape");
         assertRefused(tmp.resolve("missing"), "gpt_neox_sequential", "no adapter_config.json");
