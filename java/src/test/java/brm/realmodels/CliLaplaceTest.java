@@ -44,6 +44,22 @@ class CliLaplaceTest {
         return lines;
     }
 
+    /** An adapter saved by PEFT's conventions elsewhere (make_fixtures.py's PyTorch reference) gets a posterior too. */
+    @Test
+    void laplaceOnAPeftFormatAdapter() throws IOException {
+        Path fixture = Fixtures.dir("llama_gqa_train"), adapter = tmp.resolve("peft");
+        Files.createDirectories(adapter);
+        for (String f : List.of("adapter_config.json", "adapter_model.safetensors")) Files.copy(fixture.resolve("adapter").resolve(f), adapter.resolve(f));
+        var l = Cli.run("laplace", "--model", fixture.toString(), "--adapter", adapter.toString(), "--data", fixture.resolve("pairs.jsonl").toString(),
+                "--include-head", "--prior-structure", "layer", "--tokens", "expand", "--threads", "1");
+        assertEquals(0, l.status(), l.err());
+        Path scored = tmp.resolve("scored.jsonl");
+        var s = Cli.run("score", "--model", fixture.toString(), "--adapter", adapter.toString(), "--input", fixture.resolve("pairs.jsonl").toString(),
+                "--output", scored.toString(), "--pairs");
+        assertEquals(0, s.status(), s.err());
+        for (String line : Files.readAllLines(scored)) assertTrue(Jsonl.JSON.readTree(line).get("margin_var").asDouble() > 0, line);
+    }
+
     @Test
     void laplaceThenScoreWithUncertainty() throws IOException {
         Path data = tmp.resolve("train.jsonl"), adapter = tmp.resolve("adapter");
