@@ -1,0 +1,123 @@
+package brm.cli;
+
+import brm.BrmException;
+import brm.bon.Curves;
+import brm.bon.Ranker;
+import brm.bon.Scored;
+import brm.io.AtomicFiles;
+import org.apache.commons.cli.CommandLine;
+import org.apache.commons.cli.Options;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.stream.Collectors;
+
+/** brm bon: best-of-n gold and proxy curves of several rankers over scored sample pools. */
+final class BonCommand implements Command {
+    @Override
+    public String name() {
+        return "bon";
+    }
+
+    @Override
+    public String summary() {
+        return "best-of-n curves: gold reward of the ranker's pick against KL, per ranker, from scored sample pools";
+    }
+
+    @Override
+    public String details() {
+        return """
+                Input lines: {"prompt_id", "sample_id" (integer sample index), "gold", "reward"[, "std"][, "var"]}; one pool
+                per prompt. Per prompt the pool is sorted ascending by the ranker's score (ties by sample_id), gold follows
+                the same order, and R(n) = sum_{i>=n} C(i-1,n-1)/C(N,n) * g_(i) is the exact expected gold of best-of-n
+                drawn without replacement from the pool. Rankers: map (reward), std:K (reward - K*std), var:K
+                (reward - K*var), oracle (gold). curves.csv columns: ranker,n,kl,gold,gold_se,proxy with
+                kl = log n - (n-1)/n, gold the mean over prompts, gold_se its standard error, proxy the same estimator
+                on the ranker's own scores.""";
+    }
+
+    @Override
+    public Options options() {
+        Options o = new Options();
+        o.addOption(Args.required("input", "SCORED.jsonl", "scored samples"));
+        o.addOption(Args.required("n-grid", "1,2,4,...", "the n to evaluate, increasing; each pool needs at least the largest"));
+        o.addOption(Args.value("rankers", "LIST", "comma-separated rankers (default: map, std:1 and var:1 when the input has std/var, oracle)"));
+        o.addOption(Args.required("output", "curves.csv", "the curves as CSV (written atomically; - for standard output)"));
+        o.addOption(Args.value("report", "report.md", "also write a Markdown report: settings and table"));
+        return o;
+    }
+
+    @Override
+    public void run(CommandLine line) {
+        int[] grid = grid(line.getOptionValue("n-grid"));
+        List<Ranker> requested = line.hasOption("rankers") ? rankers(line.getOptionValue("rankers")) : null;
+        Scored scored = Scored.read(Args.path(line, "input"));
+        List<Ranker> rankers = requested != null ? requested : defaults(scored);
+        List<Curves.Row> rows = Curves.of(scored, rankers, grid);
+        StringBuilder csv = new StringBuilder("ranker,n,kl,gold,gold_se,proxy\n");
+        for (Curves.Row r : rows)
+            csv.append(r.ranker()).append(',').append(r.n()).append(',').append(r.kl()).append(',').append(r.gold())
+                    .append(',').append(r.goldSe()).append(',').append(r.proxy()).append('\n');
+        AtomicFiles.write(Args.path(line, "output"), out -> out.write(csv.toString().getBytes(StandardCharsets.UTF_8)));
+        Path report = Args.path(line, "report");
+        if (report != null) {
+            String md = report(scored, rankers, grid, rows);
+            AtomicFiles.write(report, out -> out.write(md.getBytes(StandardCharsets.UTF_8)));
+        }
+        int largest = grid[grid.length - 1];
+        for (Curves.Row r : rows)
+            if (r.n() == largest) System.err.printf(Locale.ROOT, "%-12s n=%d  gold %.4f ± %.4f  proxy %.4f%n", r.ranker(), r.n(), r.gold(), r.goldSe(), r.proxy());
+    }
+
+    private static int[] grid(String spec) {
+        int[] grid;
+        try {
+            grid = Arrays.stream(spec.split(",", -1)).map(String::strip).mapToInt(Integer::parseInt).toArray();
+        } catch (NumberFormatException e) {
+            throw new UsageException("--n-grid must be comma-separated positive integers, got '" + spec + "'");
+        }
+        for (int j = 0; j < grid.length; j++)
+            if (grid[j] < 1 || (j > 0 && grid[j] <= grid[j - 1]))
+                throw new UsageException("--n-grid must be increasing positive integers, got '" + spec + "'");
+        return grid;
+    }
+
+    private static List<Ranker> rankers(String spec) {
+        List<Ranker> out = new ArrayList<>();
+        try {
+            for (String s : spec.split(",", -1)) out.add(Ranker.parse(s));
+        } catch (BrmException e) {
+            throw new UsageException("--rankers: " + e.getMessage());
+        }
+        if (out.stream().map(Ranker::name).distinct().count() != out.size()) throw new UsageException("--rankers lists a ranker twice: '" + spec + "'");
+        return out;
+    }
+
+    private static List<Ranker> defaults(Scored scored) {
+        List<String> names = new ArrayList<>(List.of("map"));
+        if (scored.hasStd()) names.add("std:1");
+        if (scored.hasVar()) names.add("var:1");
+        names.add("oracle");
+        return names.stream().map(Ranker::parse).toList();
+    }
+
+    private static String report(Scored scored, List<Ranker> rankers, int[] grid, List<Curves.Row> rows) {
+        var sizes = scored.pools().stream().mapToInt(p -> p.samples().size()).summaryStatistics();
+        StringBuilder b = new StringBuilder("# Best-of-n\n\n");
+        b.append("- input: `").append(scored.file()).append("`\n");
+        b.append("- prompts: ").append(scored.pools().size()).append(", samples: ").append(sizes.getSum())
+                .append(", pool size: ").append(sizes.getMin() == sizes.getMax() ? String.valueOf(sizes.getMin()) : sizes.getMin() + "–" + sizes.getMax()).append('\n');
+        b.append("- n grid: ").append(Arrays.stream(grid).mapToObj(String::valueOf).collect(Collectors.joining(", "))).append('\n');
+        b.append("- rankers: ").append(rankers.stream().map(Ranker::name).collect(Collectors.joining(", "))).append('\n');
+        b.append("- estimator: R(n) = Σ_{i=n}^{N} C(i−1,n−1)/C(N,n)·g_(i) over each pool sorted by the ranker; KL(n) = log n − (n−1)/n;")
+                .append(" gold ± standard error over prompts; proxy = the same estimator on the ranker's scores\n\n");
+        b.append("| ranker | n | KL | gold | gold s.e. | proxy |\n|---|---:|---:|---:|---:|---:|\n");
+        for (Curves.Row r : rows)
+            b.append(String.format(Locale.ROOT, "| %s | %d | %.4f | %.4f | %.4f | %.4f |%n", r.ranker(), r.n(), r.kl(), r.gold(), r.goldSe(), r.proxy()));
+        return b.toString();
+    }
+}
