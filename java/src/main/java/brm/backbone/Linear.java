@@ -11,6 +11,7 @@ import brm.backend.Tensor;
  * With LoRA dropout active the branch reads x̃ = dropout(x) (mask redrawn in backward), else x̃ = x:
  *   forward   t = x̃·Aᵀ,  y = x·Wᵀ + b + s·t·Bᵀ
  *   backward  u = dy·B:  dB += s·dyᵀ·t,  dA += s·uᵀ·x̃,  dx += dy·W + dropout(s·u·A)
+ *             (with a probe, the probe sees x̃, u, t, dy instead of dA, dB accumulating)
  * The backend's fused LoRA ops run this unless dropout or a probe needs x̃, t and u themselves
  * (workspace buffers "lora.x<in>", "lora.t", "lora.u", "lora.dx<in>" of the context's scratch).
  *
@@ -62,11 +63,11 @@ public record Linear(Backend backend, LinearModule module, Backend.Weight weight
         Tensor xd = dropped(x), t = branch(x, xd), u = context.scratch().get("lora.u", x.rows(), lora.r());
         float s = lora.scale();
         backend.matmul(dy, false, lora.b(), false, 1f, 0f, u);
-        if (gradient != null) {
+        if (probe != null) probe.capture(this, xd, u, t, dy, s);
+        else if (gradient != null) {
             backend.matmul(dy, true, t, false, s, 1f, gradient.b());
             backend.matmul(u, true, xd, false, s, 1f, gradient.a());
         }
-        if (probe != null) probe.capture(this, xd, u, t, dy, s);
         if (dx == null) return;
         if (!dropping()) {
             backend.matmul(u, false, lora.a(), false, s, 1f, dx);

@@ -37,7 +37,10 @@ public final class LoraContext {
         this.seed = seed;
     }
 
-    /** The probe of the following backward passes; null for none. */
+    /**
+     * The probe of the following backward passes; null for none. While a probe is set the LoRA
+     * parameter gradients are not accumulated: probing passes (K-FAC, Jacobians) only need what the probe sees.
+     */
     public void probe(Probe probe) {
         this.probe = probe;
     }

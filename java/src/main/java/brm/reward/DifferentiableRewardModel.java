@@ -83,7 +83,10 @@ public final class DifferentiableRewardModel implements AutoCloseable {
         context.seed(seed);
     }
 
-    /** The probe that sees every trained LoRA layer's inputs and output gradients in the following backward passes; null for none. */
+    /**
+     * The probe that sees every trained LoRA layer's inputs and output gradients in the following
+     * backward passes (which then leave the LoRA gradients alone); null for none.
+     */
     public void probe(LoraContext.Probe probe) {
         context.probe(probe);
     }
