@@ -2,25 +2,39 @@ package brm.bon;
 
 import brm.BrmException;
 
+import java.util.Arrays;
+
 /**
  * How a best-of-n policy scores a sample: {@code map} by the reward, {@code std:K} by reward − K·std,
  * {@code var:K} by reward − K·var (K = 0 ranks like map), {@code oracle} by the gold reward (the ceiling).
+ * Over an ensemble's member rewards μ_m (M members): {@code mean} by mean_m μ_m, {@code wco} by min_m μ_m
+ * (worst-case optimisation), {@code uwo:λ} by mean − λ·var_m(μ_m) (uncertainty-weighted, population
+ * variance); with their Laplace variances σ²_m, the LA-ensemble's mixture moments μ = mean μ_m,
+ * σ² = mean σ²_m + var_m(μ_m), by {@code la-std:K} μ − K·σ or {@code la-var:K} μ − K·σ².
  */
 public record Ranker(String name, Kind kind, double k) {
-    public enum Kind { MAP, STD, VAR, ORACLE }
+    public enum Kind { MAP, STD, VAR, ORACLE, MEAN, WCO, UWO, LA_STD, LA_VAR }
 
-    /** map, oracle, std:K or var:K with K a finite number. */
+    /** map, oracle, mean, wco, or std:K, var:K, uwo:K, la-std:K, la-var:K with K a finite number. */
     public static Ranker parse(String spec) {
         String s = spec.strip();
-        if (s.equals("map")) return new Ranker(s, Kind.MAP, 0);
-        if (s.equals("oracle")) return new Ranker(s, Kind.ORACLE, 0);
+        switch (s) {
+            case "map" -> { return new Ranker(s, Kind.MAP, 0); }
+            case "oracle" -> { return new Ranker(s, Kind.ORACLE, 0); }
+            case "mean" -> { return new Ranker(s, Kind.MEAN, 0); }
+            case "wco" -> { return new Ranker(s, Kind.WCO, 0); }
+            default -> { }
+        }
         int colon = s.indexOf(':');
         Kind kind = colon < 0 ? null : switch (s.substring(0, colon)) {
             case "std" -> Kind.STD;
             case "var" -> Kind.VAR;
+            case "uwo" -> Kind.UWO;
+            case "la-std" -> Kind.LA_STD;
+            case "la-var" -> Kind.LA_VAR;
             default -> null;
         };
-        if (kind == null) throw new BrmException("unknown ranker '" + spec + "' (map, std:K, var:K, oracle)");
+        if (kind == null) throw new BrmException("unknown ranker '" + spec + "' (map, std:K, var:K, oracle, mean, wco, uwo:K, la-std:K, la-var:K)");
         try {
             double k = Double.parseDouble(s.substring(colon + 1));
             if (Double.isFinite(k)) return new Ranker(s, kind, k);
@@ -35,22 +49,53 @@ public record Ranker(String name, Kind kind, double k) {
         return switch (kind) {
             case STD -> "std";
             case VAR -> "var";
+            case MEAN, WCO, UWO -> "rewards";
+            case LA_STD, LA_VAR -> "vars";
             default -> null;
         };
     }
 
-    /** The sample's score; a missing std or var names the file, line and field. */
+    /** The sample's score; a missing field names the file, line and field. */
     public double score(Scored.Sample s, String file) {
         return switch (kind) {
             case MAP -> s.reward();
             case ORACLE -> s.gold();
             case STD -> s.reward() - k * need(s.std(), s, file);
             case VAR -> s.reward() - k * need(s.var(), s, file);
+            case MEAN -> mean(members(s.members(), "rewards", s, file));
+            case WCO -> Arrays.stream(members(s.members(), "rewards", s, file)).min().orElseThrow();
+            case UWO -> {
+                double[] m = members(s.members(), "rewards", s, file);
+                yield mean(m) - k * variance(m);
+            }
+            case LA_STD, LA_VAR -> {
+                double[] m = members(s.members(), "rewards", s, file), v = members(s.memberVars(), "vars", s, file);
+                double mixture = mean(v) + variance(m);
+                yield mean(m) - k * (kind == Kind.LA_STD ? Math.sqrt(mixture) : mixture);
+            }
         };
     }
 
     private double need(double v, Scored.Sample s, String file) {
         if (Double.isNaN(v)) throw new BrmException(file + ":" + s.line() + ": missing field \"" + field() + "\" (needed by ranker " + name + ")");
         return v;
+    }
+
+    private double[] members(double[] v, String field, Scored.Sample s, String file) {
+        if (v == null) throw new BrmException(file + ":" + s.line() + ": missing field \"" + field + "\" (needed by ranker " + name + ")");
+        return v;
+    }
+
+    private static double mean(double[] x) {
+        double sum = 0;
+        for (double v : x) sum += v;
+        return sum / x.length;
+    }
+
+    /** Population variance (1/M). */
+    private static double variance(double[] x) {
+        double m = mean(x), sum = 0;
+        for (double v : x) sum += (v - m) * (v - m);
+        return sum / x.length;
     }
 }

@@ -13,13 +13,14 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * A scored-samples file read into pools: lines {"prompt_id", "sample_id", "gold", "reward"[, "std"][, "var"]},
- * one pool per prompt id in order of first appearance. sample_id is the integer sample index (ties in a
- * ranker's score go by it); a (prompt_id, sample_id) pair may appear once.
+ * A scored-samples file read into pools: lines {"prompt_id", "sample_id", "gold", "reward"[, "std"][, "var"]
+ * [, "rewards": [...]][, "vars": [...]]}, one pool per prompt id in order of first appearance. sample_id is
+ * the integer sample index (ties in a ranker's score go by it); a (prompt_id, sample_id) pair may appear once.
+ * "rewards" and "vars" are an ensemble's per-member rewards μ_m and Laplace variances σ²_m (same length).
  */
 public record Scored(String file, List<Pool> pools, boolean hasStd, boolean hasVar) {
-    /** One sample; std and var are NaN where the line has none. */
-    public record Sample(int line, long index, double gold, double reward, double std, double var) {}
+    /** One sample; std and var are NaN, members and memberVars null, where the line has none. */
+    public record Sample(int line, long index, double gold, double reward, double std, double var, double[] members, double[] memberVars) {}
 
     public record Pool(String promptId, List<Sample> samples) {}
 
@@ -40,8 +41,11 @@ public record Scored(String file, List<Pool> pools, boolean hasStd, boolean hasV
                 String id = prompt.asText();
                 if (!seen.add(id + "\u0000" + sample.longValue()))
                     throw new BrmException(where + ": duplicate sample " + sample.longValue() + " of prompt " + id);
+                double[] members = numbers(v, "rewards", where), memberVars = numbers(v, "vars", where);
+                if (members != null && memberVars != null && members.length != memberVars.length)
+                    throw new BrmException(where + ": \"rewards\" has " + members.length + " members but \"vars\" has " + memberVars.length);
                 Sample s = new Sample(l.number(), sample.longValue(), number(v, "gold", where, true),
-                        number(v, "reward", where, true), number(v, "std", where, false), number(v, "var", where, false));
+                        number(v, "reward", where, true), number(v, "std", where, false), number(v, "var", where, false), members, memberVars);
                 hasStd |= !Double.isNaN(s.std());
                 hasVar |= !Double.isNaN(s.var());
                 pools.computeIfAbsent(id, k -> new ArrayList<>()).add(s);
@@ -51,6 +55,20 @@ public record Scored(String file, List<Pool> pools, boolean hasStd, boolean hasV
         List<Pool> list = new ArrayList<>();
         pools.forEach((id, samples) -> list.add(new Pool(id, List.copyOf(samples))));
         return new Scored(file, List.copyOf(list), hasStd, hasVar);
+    }
+
+    /** An optional non-empty array of finite numbers; null when absent. */
+    private static double[] numbers(JsonNode v, String field, String where) {
+        JsonNode n = v.get(field);
+        if (n == null || n.isNull()) return null;
+        if (!n.isArray() || n.isEmpty()) throw new BrmException(where + ": \"" + field + "\" must be a non-empty array of numbers");
+        double[] out = new double[n.size()];
+        for (int i = 0; i < out.length; i++) {
+            JsonNode x = n.get(i);
+            if (!x.isNumber() || !Double.isFinite(x.doubleValue())) throw new BrmException(where + ": " + field + "[" + i + "] must be a finite number, got " + x);
+            out[i] = x.doubleValue();
+        }
+        return out;
     }
 
     /** The field as a finite double; NaN when an optional field is absent or null. */
