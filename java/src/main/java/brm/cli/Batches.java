@@ -23,16 +23,22 @@ final class Batches {
     /** One sequence per line ({@link LineEncoder#encode}), batchSize lines per compute. */
     static void run(String what, Jsonl.Reader reader, LineEncoder encoder, int batchSize, OutputStream out, Compute compute)
             throws IOException {
-        loop(what, reader, l -> new int[][] {encoder.encode(l, reader.name())}, batchSize, out, compute);
+        run(what, reader, encoder, batchSize, List.of(), out, compute);
+    }
+
+    /** {@link #run(String, Jsonl.Reader, LineEncoder, int, OutputStream, Compute)}, each output also carrying the input's {@code keep} fields (where present). */
+    static void run(String what, Jsonl.Reader reader, LineEncoder encoder, int batchSize, List<String> keep, OutputStream out, Compute compute)
+            throws IOException {
+        loop(what, reader, l -> new int[][] {encoder.encode(l, reader.name())}, batchSize, keep, out, compute);
     }
 
     /**
      * Pair lines ({@link LineEncoder#encodePair}), batchSize pairs per compute: the batch holds chosen,
      * rejected, chosen, ... (2 per output line).
      */
-    static void runPairs(String what, Jsonl.Reader reader, LineEncoder encoder, int batchSize, OutputStream out, Compute compute)
+    static void runPairs(String what, Jsonl.Reader reader, LineEncoder encoder, int batchSize, List<String> keep, OutputStream out, Compute compute)
             throws IOException {
-        loop(what, reader, l -> encoder.encodePair(l, reader.name(), true), batchSize, out, compute);
+        loop(what, reader, l -> encoder.encodePair(l, reader.name(), true), batchSize, keep, out, compute);
     }
 
     @FunctionalInterface
@@ -40,7 +46,7 @@ final class Batches {
         int[][] sequences(Jsonl.Line line);
     }
 
-    private static void loop(String what, Jsonl.Reader reader, Encode encode, int batchSize, OutputStream out, Compute compute)
+    private static void loop(String what, Jsonl.Reader reader, Encode encode, int batchSize, List<String> keep, OutputStream out, Compute compute)
             throws IOException {
         Progress progress = new Progress(what);
         List<ObjectNode> outputs = new ArrayList<>(batchSize);
@@ -48,7 +54,9 @@ final class Batches {
         long lines = 0, tokens = 0;
         for (Jsonl.Line l = reader.next(); ; l = reader.next()) {
             if (l != null) {
-                outputs.add(Jsonl.JSON.createObjectNode().set("id", idOf(l)));
+                ObjectNode o = Jsonl.JSON.createObjectNode().set("id", idOf(l));
+                for (String field : keep) if (l.value().has(field)) o.set(field, l.value().get(field));
+                outputs.add(o);
                 for (int[] seq : encode.sequences(l)) {
                     batch.add(seq);
                     tokens += seq.length;

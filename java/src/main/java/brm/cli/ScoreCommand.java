@@ -1,5 +1,6 @@
 package brm.cli;
 
+import brm.BrmException;
 import brm.batch.LineEncoder;
 import brm.io.AtomicFiles;
 import brm.io.Jsonl;
@@ -11,7 +12,13 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.apache.commons.cli.CommandLine;
 import org.apache.commons.cli.Options;
 
+import java.io.IOException;
+import java.io.OutputStream;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.OptionalLong;
 
 /** brm score: one reward per input line, with the Laplace posterior's uncertainty when the adapter has one. */
@@ -34,7 +41,11 @@ final class ScoreCommand implements Command {
                 (σ), and with --k "penalized" = μ - k·σ (--penalty std, the default) or μ - k·σ² (--penalty var); --no-uncertainty
                 skips the posterior. --pairs reads pair lines ({"prompt", "chosen", "rejected"} or {"chosen_ids", "rejected_ids"})
                 and writes {"id", "reward_chosen", "reward_rejected", "margin" (μ_Δ), "margin_var" (var(Δ) with the covariance;
-                posterior only), "p_chosen" (σ(μ_Δ / sqrt(1 + π·var(Δ)/8)), σ(μ_Δ) without a posterior)}.""";
+                posterior only), "p_chosen" (σ(μ_Δ / sqrt(1 + π·var(Δ)/8)), σ(μ_Δ) without a posterior)}.
+                --relative-by FIELD (with a posterior) groups lines by that input field (e.g. prompt_id: a prompt's pool of
+                responses) and adds "var_rel"/"std_rel", the uncertainty of r(x) - r̄ with r̄ the pool's mean reward (the part of
+                σ every response to a prompt shares cancels); it reads the input twice. --penalty std_rel|var_rel penalise by it.
+                --keep-fields F1,F2 copies those input fields into the output lines (e.g. prompt_id,sample_id,gold for brm bon).""";
     }
 
     @Override
@@ -44,7 +55,9 @@ final class ScoreCommand implements Command {
         Args.addIo(o);
         o.addOption(Args.flag("pairs", "score preference pairs instead of single responses"));
         o.addOption(Args.value("k", "K", "add \"penalized\" = μ - K·σ (or - K·σ²) (needs a posterior)"));
-        o.addOption(Args.value("penalty", "std|var", "what --k multiplies (default std)"));
+        o.addOption(Args.value("penalty", "std|var|std_rel|var_rel", "what --k multiplies (default std)"));
+        o.addOption(Args.value("relative-by", "FIELD", "also σ relative to the mean reward of the lines sharing this input field"));
+        o.addOption(Args.value("keep-fields", "F1,F2", "copy these input fields into the output lines"));
         o.addOption(Args.flag("no-uncertainty", "ignore the adapter's posterior: rewards only"));
         return o;
     }
@@ -58,40 +71,48 @@ final class ScoreCommand implements Command {
         Long initHead = Args.optionalLong(line, "init-head");
         OptionalLong head = initHead == null ? OptionalLong.empty() : OptionalLong.of(initHead);
         boolean uncertain = adapterDir != null && !line.hasOption("no-uncertainty") && Posterior.exists(adapterDir);
-        if (line.hasOption("k") && !uncertain)
-            throw new UsageException("--k needs an adapter with a posterior (brm laplace) and no --no-uncertainty");
+        if ((line.hasOption("k") || line.hasOption("relative-by")) && !uncertain)
+            throw new UsageException("--k and --relative-by need an adapter with a posterior (brm laplace) and no --no-uncertainty");
+        String relativeBy = line.getOptionValue("relative-by");
+        if (relativeBy != null && pairs) throw new UsageException("--relative-by scores single responses, not --pairs");
         double k = Args.number(line, "k", 0, 0, false);
         BayesianRewardModel.Penalty penalty = BayesianRewardModel.Penalty.parse(line.getOptionValue("penalty", "std"));
+        if (penalty.relative() && relativeBy == null) throw new UsageException("--penalty " + line.getOptionValue("penalty") + " needs --relative-by");
+        List<String> keep = new ArrayList<>();
+        if (line.hasOption("keep-fields")) for (String f : line.getOptionValue("keep-fields").split(",")) if (!f.isBlank()) keep.add(f.strip());
+        if (relativeBy != null && !keep.contains(relativeBy)) keep.add(relativeBy);
         var encoder = session.encoder(true);
-        int sequencesPerBatch = pairs ? 2 * batchSize : batchSize;
         if (uncertain) {
-            try (var model = BayesianRewardModel.open(session.modelDir(), adapterDir, Args.threads(line), head);
-                 Jsonl.Reader reader = Jsonl.Reader.open(input)) {
+            try (var model = BayesianRewardModel.open(session.modelDir(), adapterDir, Args.threads(line), head)) {
+                Map<String, Pool> pools = relativeBy == null ? null : pools(model, input, encoder, batchSize, keep, relativeBy);
                 Batches.Compute compute = (batch, outputs) -> {
                     Predictive.Batch b = model.score(batch, pairs);
-                    if (pairs) {
-                        for (int i = 0; i < outputs.size(); i++) {
+                    for (int i = 0; i < outputs.size(); i++) {
+                        ObjectNode o = outputs.get(i);
+                        if (pairs) {
                             double var = b.variance()[2 * i] + b.variance()[2 * i + 1] - 2 * b.pairCovariance()[i];
                             double mu = (double) b.mean()[2 * i] - b.mean()[2 * i + 1];
-                            pair(outputs.get(i), b.mean()[2 * i], b.mean()[2 * i + 1]).put("margin_var", var)
+                            pair(o, b.mean()[2 * i], b.mean()[2 * i + 1]).put("margin_var", var)
                                     .put("p_chosen", sigmoid(BayesianRewardModel.probitLogit(mu, var)));
+                            continue;
                         }
-                    } else {
-                        for (int i = 0; i < outputs.size(); i++) {
-                            double var = b.variance()[i];
-                            ObjectNode o = outputs.get(i).put("reward", b.mean()[i]).put("var", var).put("std", Math.sqrt(var));
-                            if (line.hasOption("k")) o.put("penalized", penalty.apply(b.mean()[i], var, k));
+                        double var = b.variance()[i];
+                        o.put("reward", b.mean()[i]).put("var", var).put("std", Math.sqrt(var));
+                        if (pools != null) {
+                            double rel = model.predictive().relativeVariance(i, pools.get(groupOf(o, relativeBy)).mean());
+                            o.put("var_rel", rel).put("std_rel", Math.sqrt(rel));
                         }
+                        if (line.hasOption("k"))
+                            o.put("penalized", penalty.apply(b.mean()[i], penalty.relative() ? o.get("var_rel").asDouble() : var, k));
                     }
                 };
-                write(output, reader, encoder, batchSize, pairs, compute);
+                write(output, input, encoder, batchSize, pairs, keep, compute);
             }
             return;
         }
-        var options = new RewardModel.Options(Args.threads(line), Math.multiplyExact(sequencesPerBatch, session.rules().maxLength()), head);
-        try (RewardModel model = RewardModel.open(session.modelDir(), session.adapter(line), options);
-             Jsonl.Reader reader = Jsonl.Reader.open(input)) {
-            write(output, reader, encoder, batchSize, pairs, (batch, outputs) -> {
+        var options = new RewardModel.Options(Args.threads(line), Math.multiplyExact(pairs ? 2 * batchSize : batchSize, session.rules().maxLength()), head);
+        try (RewardModel model = RewardModel.open(session.modelDir(), session.adapter(line), options)) {
+            write(output, input, encoder, batchSize, pairs, keep, (batch, outputs) -> {
                 float[] rewards = model.score(batch);
                 for (int i = 0; i < outputs.size(); i++) {
                     if (pairs) pair(outputs.get(i), rewards[2 * i], rewards[2 * i + 1]).put("p_chosen", sigmoid((double) rewards[2 * i] - rewards[2 * i + 1]));
@@ -101,11 +122,60 @@ final class ScoreCommand implements Command {
         }
     }
 
-    private static void write(Path output, Jsonl.Reader reader, LineEncoder encoder, int batchSize, boolean pairs, Batches.Compute compute) {
-        AtomicFiles.write(output, out -> {
-            if (pairs) Batches.runPairs("score", reader, encoder, batchSize, out, compute);
-            else Batches.run("score", reader, encoder, batchSize, out, compute);
-        });
+    /** A group's summed coefficients and size, for the mean of its rewards r̄. */
+    private record Pool(double[][] sum, int[] count) {
+        double[][] mean() {
+            double[][] m = new double[sum.length][];
+            for (int l = 0; l < m.length; l++) {
+                m[l] = sum[l].clone();
+                for (int i = 0; i < m[l].length; i++) m[l][i] /= count[0];
+            }
+            return m;
+        }
+    }
+
+    /** First pass: each group's summed coefficients over the whole input. */
+    private static Map<String, Pool> pools(BayesianRewardModel model, Path input, LineEncoder encoder, int batchSize, List<String> keep, String field) {
+        Map<String, Pool> pools = new HashMap<>();
+        try (Jsonl.Reader reader = Jsonl.Reader.open(input)) {
+            Batches.run("score (pools)", reader, encoder, batchSize, keep, OutputStream.nullOutputStream(), (batch, outputs) -> {
+                model.score(batch, false);
+                for (int i = 0; i < outputs.size(); i++) {
+                    double[][] c = model.predictive().coefficients(i);
+                    Pool p = pools.computeIfAbsent(groupOf(outputs.get(i), field, input), g -> new Pool(zeros(c), new int[1]));
+                    for (int l = 0; l < c.length; l++)
+                        for (int j = 0; j < c[l].length; j++) p.sum[l][j] += c[l][j];
+                    p.count[0]++;
+                }
+            });
+        } catch (IOException e) {
+            throw new BrmException(input + ": " + e.getMessage());
+        }
+        return pools;
+    }
+
+    private static double[][] zeros(double[][] like) {
+        double[][] z = new double[like.length][];
+        for (int l = 0; l < z.length; l++) z[l] = new double[like[l].length];
+        return z;
+    }
+
+    private static String groupOf(ObjectNode o, String field) {
+        return o.get(field).toString();
+    }
+
+    private static String groupOf(ObjectNode o, String field, Path input) {
+        if (!o.has(field)) throw new BrmException(input + ": line with id " + o.get("id") + " has no \"" + field + "\" (--relative-by)");
+        return groupOf(o, field);
+    }
+
+    private static void write(Path output, Path input, LineEncoder encoder, int batchSize, boolean pairs, List<String> keep, Batches.Compute compute) {
+        try (Jsonl.Reader reader = Jsonl.Reader.open(input)) {
+            AtomicFiles.write(output, out -> {
+                if (pairs) Batches.runPairs("score", reader, encoder, batchSize, keep, out, compute);
+                else Batches.run("score", reader, encoder, batchSize, keep, out, compute);
+            });
+        }
     }
 
     private static ObjectNode pair(ObjectNode o, float chosen, float rejected) {

@@ -20,20 +20,25 @@ import java.util.OptionalLong;
  * independent of its batch.
  */
 public final class BayesianRewardModel implements AutoCloseable {
+    /** μ − k·σ or μ − k·σ², with σ the raw or the pool-relative standard deviation. */
     public enum Penalty {
-        STD, VAR;
+        STD, VAR, STD_REL, VAR_REL;
 
         public static Penalty parse(String s) {
             try {
                 return valueOf(s.toUpperCase(Locale.ROOT));
             } catch (IllegalArgumentException e) {
-                throw new BrmException("--penalty must be std or var, not '" + s + "'");
+                throw new BrmException("--penalty must be std, var, std_rel or var_rel, not '" + s + "'");
             }
         }
 
-        /** μ − k·σ or μ − k·σ². */
+        public boolean relative() {
+            return this == STD_REL || this == VAR_REL;
+        }
+
+        /** μ − k·σ or μ − k·σ² for the variance this penalty reads (raw or relative). */
         public double apply(double mean, double variance, double k) {
-            return this == STD ? mean - k * Math.sqrt(variance) : mean - k * variance;
+            return this == STD || this == STD_REL ? mean - k * Math.sqrt(variance) : mean - k * variance;
         }
     }
 
@@ -63,6 +68,11 @@ public final class BayesianRewardModel implements AutoCloseable {
     /** μ [n], σ² [n] and, with pairs (sequences 2i, 2i+1), the covariance within each pair [n/2]. */
     public Predictive.Batch score(List<int[]> sequences, boolean pairs) {
         return predictive.score(sequences, pairs);
+    }
+
+    /** The predictive of the last {@link #score} batch: its coefficients and relative variances. */
+    public Predictive predictive() {
+        return predictive;
     }
 
     /** P(chosen ≻ rejected) by the probit approximation, as its logit μ_Δ / √(1 + π·var(Δ)/8). */

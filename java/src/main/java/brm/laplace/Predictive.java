@@ -88,6 +88,54 @@ public final class Predictive implements LoraContext.Probe {
         return sum;
     }
 
+    /**
+     * Sequence s's coefficients in the last batch, one vector per layer: C (then J for a low-rank layer),
+     * linear in the Jacobian, so the mean over a pool is the coefficients of the pool's mean reward r̄.
+     */
+    public double[][] coefficients(int s) {
+        double[][] out = new double[coefficients[s].length][];
+        for (int l = 0; l < out.length; l++) {
+            Coefficients c = coefficients[s][l];
+            out[l] = c.j == null ? c.c.clone() : concat(c.c, c.j);
+        }
+        return out;
+    }
+
+    /**
+     * var(r_s − r̄) for sequence s of the last batch, r̄ the mean reward of a pool whose mean coefficients
+     * (a mean of {@link #coefficients}) are given: the variance of s's reward relative to its pool, where
+     * the part of σ² every response to a prompt shares cancels.
+     */
+    public double relativeVariance(int s, double[][] poolMean) {
+        double sum = 0;
+        for (int l = 0; l < coefficients[s].length; l++) {
+            Coefficients a = coefficients[s][l];
+            double[] m = poolMean[l];
+            int k = a.c.length;
+            double projected = 0;
+            for (int i = 0; i < k; i++) {
+                double d = a.c[i] - m[i];
+                sum += d * d / (a.lambda[i] + a.delta);
+                projected += d * d;
+            }
+            if (a.j != null) {
+                double whole = 0;
+                for (int i = 0; i < a.j.length; i++) {
+                    double d = a.j[i] - m[k + i];
+                    whole += d * d;
+                }
+                sum += (whole - projected) / a.delta;
+            }
+        }
+        return sum;
+    }
+
+    private static double[] concat(double[] a, double[] b) {
+        double[] out = Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+
     /** var(Δ) = var_c + var_r − 2·cov of pair i of the last batch (scored with pairs), at one prior precision δ for every layer. */
     double pairVariance(int i, double delta) {
         return covariance(2 * i, 2 * i, delta) + covariance(2 * i + 1, 2 * i + 1, delta) - 2 * covariance(2 * i, 2 * i + 1, delta);

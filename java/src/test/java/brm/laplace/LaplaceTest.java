@@ -123,6 +123,56 @@ class LaplaceTest {
         }
     }
 
+    /** σ_rel² of each response in a pool equals the dense quadratic form of J_s − mean_j J_j (J by finite differences), full and low rank. */
+    @ParameterizedTest
+    @ValueSource(ints = {0, 12})
+    void relativeVarianceIsTheVarianceAgainstThePoolMean(int lowRank) {
+        String fixture = "llama_gqa";
+        Random random = new Random(23 + lowRank);
+        ModelConfig config = ModelConfig.read(Fixtures.dir(fixture));
+        LoraAdapter adapter = adapter(config, random, false);
+        ReferenceBackend backend = new ReferenceBackend();
+        try (var model = open(fixture, adapter, backend)) {
+            Posterior posterior = Laplace.fit(model, adapter, pairs(random, 5, config.vocabSize(), 2), List.of(),
+                    new Laplace.Options(Fisher.EXACT, Tokens.REDUCE, Laplace.Prior.FIXED, 0.4, false, lowRank, 10, 3, false, 1));
+            List<int[]> pool = List.of(random.ints(4, 0, config.vocabSize()).toArray(), random.ints(6, 0, config.vocabSize()).toArray(),
+                    random.ints(3, 0, config.vocabSize()).toArray());
+            Predictive predictive = new Predictive(model, posterior);
+            predictive.score(pool, false);
+            double[][] mean = null;
+            for (int s = 0; s < pool.size(); s++) {
+                double[][] c = predictive.coefficients(s);
+                if (mean == null) mean = new double[c.length][];
+                for (int l = 0; l < c.length; l++) {
+                    if (mean[l] == null) mean[l] = new double[c[l].length];
+                    for (int i = 0; i < c[l].length; i++) mean[l][i] += c[l][i] / pool.size();
+                }
+            }
+            Map<String, double[][]> jacobians = new LinkedHashMap<>();
+            for (LayerPosterior l : posterior.layers()) {
+                double[][] js = new double[pool.size()][];
+                for (int q = 0; q < pool.size(); q++) js[q] = jacobian(model, backend, l.key(), pool.get(q));
+                jacobians.put(l.key(), js);
+            }
+            for (int s = 0; s < pool.size(); s++) {
+                double dense = 0;
+                for (LayerPosterior l : posterior.layers()) {
+                    double[][] js = jacobians.get(l.key());
+                    double[] rel = js[s].clone();
+                    for (int i = 0; i < rel.length; i++) {
+                        double m = 0;
+                        for (double[] j : js) m += j[i] / pool.size();
+                        rel[i] -= m;
+                    }
+                    dense += quadraticInverse(kron(rebuild(l.g()), l.out(), rebuild(l.a()), l.in(), l.delta()), rel);
+                }
+                predictive.score(pool, false);
+                double relative = predictive.relativeVariance(s, mean);
+                assertEquals(dense, relative, 1e-6 * dense, "response " + s + " (low rank " + lowRank + ")");
+            }
+        }
+    }
+
     /** Q·diag(λ)·Qᵀ [dim, dim] of an eigenbasis (full or sketch). */
     private static double[] rebuild(Eigenbasis e) {
         int n = e.dim(), k = e.rank();

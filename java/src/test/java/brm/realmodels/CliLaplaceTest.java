@@ -108,6 +108,28 @@ class CliLaplaceTest {
             assertEquals(1 / (1 + Math.exp(-z)), o.get("p_chosen").asDouble(), 1e-12);
         }
 
+        // pools: σ relative to each prompt's mean reward, fields carried for brm bon
+        List<String> pooled = new ArrayList<>();
+        for (int i = 0; i < 12; i++)
+            pooled.add("{\"prompt_id\": \"p" + (i % 3) + "\", \"sample_id\": " + i + ", \"gold\": " + (i * 0.5) + ", \"input_ids\": "
+                    + Jsonl.JSON.valueToTree(random.ints(2 + random.nextInt(8), 0, 96).toArray()) + "}");
+        Path poolIn = tmp.resolve("pool.jsonl"), poolOut = tmp.resolve("pool-scored.jsonl");
+        Files.write(poolIn, pooled);
+        var rel = Cli.run("score", "--model", MODEL, "--adapter", adapter.toString(), "--input", poolIn.toString(), "--output", poolOut.toString(),
+                "--relative-by", "prompt_id", "--keep-fields", "sample_id,gold", "--k", "1", "--penalty", "std_rel", "--batch-size", "5");
+        assertEquals(0, rel.status(), rel.err());
+        for (String line : Files.readAllLines(poolOut)) {
+            JsonNode o = Jsonl.JSON.readTree(line);
+            assertTrue(o.has("prompt_id") && o.has("sample_id") && o.has("gold"), line);
+            assertTrue(o.get("var_rel").asDouble() > 0, line);
+            assertEquals(o.get("reward").asDouble() - o.get("std_rel").asDouble(), o.get("penalized").asDouble(), 1e-6);
+        }
+        Path bonOut = tmp.resolve("curves.csv");
+        var bon = Cli.run("bon", "--input", poolOut.toString(), "--n-grid", "1,2,4", "--rankers", "map,std:1,oracle", "--output", bonOut.toString());
+        assertEquals(0, bon.status(), bon.err());
+        var noPosterior = Cli.run("score", "--model", MODEL, "--input", poolIn.toString(), "--output", tmp.resolve("y").toString(), "--relative-by", "prompt_id");
+        assertEquals(2, noPosterior.status());
+
         // the posterior belongs to these adapter weights: a changed adapter is refused by name
         Path other = tmp.resolve("other");
         assertEquals(0, Cli.run("train", "--model", MODEL, "--data", data.toString(), "--out", other.toString(), "--epochs", "1",
