@@ -7,6 +7,7 @@ import brm.io.Jsonl;
 import brm.laplace.BayesianRewardModel;
 import brm.laplace.Posterior;
 import brm.laplace.Predictive;
+import brm.lora.PeftAdapter;
 import brm.reward.RewardModel;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.apache.commons.cli.CommandLine;
@@ -15,7 +16,10 @@ import org.apache.commons.cli.Options;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.file.Path;
+import java.nio.file.Files;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -45,7 +49,9 @@ final class ScoreCommand implements Command {
                 --relative-by FIELD (with a posterior) groups lines by that input field (e.g. prompt_id: a prompt's pool of
                 responses) and adds "var_rel"/"std_rel", the uncertainty of r(x) - r̄ with r̄ the pool's mean reward (the part of
                 σ every response to a prompt shares cancels); it reads the input twice. --penalty std_rel|var_rel penalise by it.
-                --keep-fields F1,F2 copies those input fields into the output lines (e.g. prompt_id,sample_id,gold for brm bon).""";
+                --keep-fields F1,F2 copies those input fields into the output lines (e.g. prompt_id,sample_id,gold for brm bon).
+                --ensemble DIR (the seed-* adapters of brm ensemble train) or ADIR1,ADIR2,... scores with every member: "rewards"
+                (one per member, in order), "vars" when every member has a posterior, and "reward" their mean.""";
     }
 
     @Override
@@ -58,6 +64,7 @@ final class ScoreCommand implements Command {
         o.addOption(Args.value("penalty", "std|var|std_rel|var_rel", "what --k multiplies (default std)"));
         o.addOption(Args.value("relative-by", "FIELD", "also σ relative to the mean reward of the lines sharing this input field"));
         o.addOption(Args.value("keep-fields", "F1,F2", "copy these input fields into the output lines"));
+        o.addOption(Args.value("ensemble", "DIR|ADIR1,ADIR2", "score with every member adapter (a brm ensemble train folder, or a list)"));
         o.addOption(Args.flag("no-uncertainty", "ignore the adapter's posterior: rewards only"));
         return o;
     }
@@ -82,6 +89,12 @@ final class ScoreCommand implements Command {
         if (line.hasOption("keep-fields")) for (String f : line.getOptionValue("keep-fields").split(",")) if (!f.isBlank()) keep.add(f.strip());
         if (relativeBy != null && !keep.contains(relativeBy)) keep.add(relativeBy);
         var encoder = session.encoder(true);
+        if (line.hasOption("ensemble")) {
+            if (adapterDir != null || pairs || relativeBy != null || line.hasOption("k"))
+                throw new UsageException("--ensemble scores single responses with its members alone: no --adapter, --pairs, --relative-by or --k");
+            ensemble(line, session, input, output, batchSize, keep, head);
+            return;
+        }
         if (uncertain) {
             try (var model = BayesianRewardModel.open(session.modelDir(), adapterDir, Args.threads(line), head)) {
                 Map<String, Pool> pools = relativeBy == null ? null : pools(model, input, encoder, batchSize, keep, relativeBy);
@@ -119,6 +132,64 @@ final class ScoreCommand implements Command {
                     else outputs.get(i).put("reward", rewards[i]);
                 }
             });
+        }
+    }
+
+    /** The member adapters: DIR's seed-* folders (by seed), or a comma-separated list. */
+    private static List<Path> members(String spec) {
+        List<Path> members = new ArrayList<>();
+        Path one = Path.of(spec);
+        if (!spec.contains(",") && Files.isDirectory(one) && !Files.exists(one.resolve(PeftAdapter.CONFIG))) {
+            try (var list = Files.list(one)) {
+                list.filter(p -> p.getFileName().toString().matches("seed-\\d+") && Files.isDirectory(p))
+                        .sorted(Comparator.comparingLong(p -> Long.parseLong(p.getFileName().toString().substring(5)))).forEach(members::add);
+            } catch (IOException e) {
+                throw new BrmException(one + ": cannot list the ensemble folder: " + e.getMessage());
+            }
+            if (members.isEmpty()) throw new BrmException(one + ": has no seed-* member adapters (brm ensemble train writes them)");
+        } else {
+            for (String m : spec.split(",")) if (!m.isBlank()) members.add(Path.of(m.strip()));
+        }
+        return members;
+    }
+
+    private static void ensemble(CommandLine line, ModelSession session, Path input, Path output, int batchSize, List<String> keep, OptionalLong head) {
+        List<Path> members = members(line.getOptionValue("ensemble"));
+        boolean bayes = !line.hasOption("no-uncertainty") && members.stream().allMatch(Posterior::exists);
+        List<Runnable> close = new ArrayList<>();
+        try {
+            List<BayesianRewardModel> laplace = new ArrayList<>();
+            List<RewardModel> plain = new ArrayList<>();
+            for (Path m : members) {
+                if (bayes) {
+                    BayesianRewardModel model = BayesianRewardModel.open(session.modelDir(), m, Args.threads(line), head);
+                    close.add(model::close);
+                    laplace.add(model);
+                } else {
+                    RewardModel model = RewardModel.open(session.modelDir(), PeftAdapter.load(m, session.config()),
+                            new RewardModel.Options(Args.threads(line), Math.multiplyExact(batchSize, session.rules().maxLength()), head));
+                    close.add(model::close);
+                    plain.add(model);
+                }
+            }
+            write(output, input, session.encoder(true), batchSize, false, keep, (batch, outputs) -> {
+                double[][] rewards = new double[outputs.size()][members.size()], vars = new double[outputs.size()][members.size()];
+                for (int m = 0; m < members.size(); m++) {
+                    Predictive.Batch b = bayes ? laplace.get(m).score(batch, false) : null;
+                    float[] r = bayes ? b.mean() : plain.get(m).score(batch);
+                    for (int i = 0; i < outputs.size(); i++) {
+                        rewards[i][m] = r[i];
+                        if (bayes) vars[i][m] = b.variance()[i];
+                    }
+                }
+                for (int i = 0; i < outputs.size(); i++) {
+                    ObjectNode o = outputs.get(i).put("reward", Arrays.stream(rewards[i]).average().orElseThrow());
+                    o.set("rewards", Jsonl.JSON.valueToTree(rewards[i]));
+                    if (bayes) o.set("vars", Jsonl.JSON.valueToTree(vars[i]));
+                }
+            });
+        } finally {
+            close.forEach(Runnable::run);
         }
     }
 

@@ -78,11 +78,16 @@ final class TrainCommand implements Command {
 
     @Override
     public void run(CommandLine line) {
+        long seed = line.hasOption("seed") ? Args.optionalLong(line, "seed") : 42;
+        train(line, seed, seed, Args.path(line, "out"));
+    }
+
+    /** One training run with the options of line, seeded by seed, the --eval-fraction split by splitSeed, into out. */
+    static void train(CommandLine line, long seed, long splitSeed, Path out) {
         ModelSession session = ModelSession.open(line);
         if (line.hasOption("eval-data") && line.hasOption("eval-fraction")) throw new UsageException("give --eval-data or --eval-fraction, not both");
         if (line.hasOption("steps") && line.hasOption("epochs")) throw new UsageException("give --epochs or --steps, not both");
         if (line.hasOption("warmup-steps") && line.hasOption("warmup-ratio")) throw new UsageException("give --warmup-steps or --warmup-ratio, not both");
-        long seed = line.hasOption("seed") ? Args.optionalLong(line, "seed") : 42;
         boolean margins = line.hasOption("margin");
         var encoder = session.encoder(true);
         Path data = Args.path(line, "data");
@@ -92,7 +97,7 @@ final class TrainCommand implements Command {
         } else if (line.hasOption("eval-fraction")) {
             double f = Args.number(line, "eval-fraction", 0, 0, true);
             if (f >= 1) throw new UsageException("--eval-fraction must be below 1, got " + f);
-            Trainer.Split split = Trainer.holdOut(train, f, seed, data.toString());
+            Trainer.Split split = Trainer.holdOut(train, f, splitSeed, data.toString());
             train = split.train();
             eval = split.eval();
         }
@@ -118,7 +123,6 @@ final class TrainCommand implements Command {
                 line.hasOption("eval-every") ? Args.positiveInt(line, "eval-every", 1) : 0,
                 line.hasOption("save-every") ? Args.positiveInt(line, "save-every", 1) : 0,
                 Args.threads(line));
-        Path out = Args.path(line, "out");
         Progress progress = new Progress("train", "pairs");
         long[] seen = new long[2];
         int trainPairs = train.size(), heldOut = eval.size();

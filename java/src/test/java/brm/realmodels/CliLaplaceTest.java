@@ -60,6 +60,42 @@ class CliLaplaceTest {
         for (String line : Files.readAllLines(scored)) assertTrue(Jsonl.JSON.readTree(line).get("margin_var").asDouble() > 0, line);
     }
 
+    /** brm ensemble train → laplace per member → score --ensemble → bon over the ensemble rankers. */
+    @Test
+    void ensembleOfSeeds() throws IOException {
+        Path data = tmp.resolve("train.jsonl"), dir = tmp.resolve("ensemble");
+        Files.write(data, pairLines(24, 4));
+        var t = Cli.run("ensemble", "train", "--seeds", "3,5", "--model", MODEL, "--data", data.toString(), "--out", dir.toString(),
+                "--epochs", "1", "--lr", "1e-2", "--threads", "1");
+        assertEquals(0, t.status(), t.err());
+        for (String member : List.of("seed-3", "seed-5"))
+            assertEquals(0, Cli.run("laplace", "--model", MODEL, "--adapter", dir.resolve(member).toString(), "--data", data.toString(), "--threads", "1").status());
+        Random random = new Random(6);
+        List<String> lines = new ArrayList<>();
+        for (int i = 0; i < 8; i++)
+            lines.add("{\"prompt_id\": " + (i % 2) + ", \"sample_id\": " + i + ", \"gold\": " + random.nextGaussian() + ", \"input_ids\": "
+                    + Jsonl.JSON.valueToTree(random.ints(3 + random.nextInt(5), 0, 96).toArray()) + "}");
+        Path in = tmp.resolve("in.jsonl"), out = tmp.resolve("ens.jsonl"), single = tmp.resolve("single.jsonl");
+        Files.write(in, lines);
+        var s = Cli.run("score", "--model", MODEL, "--ensemble", dir.toString(), "--input", in.toString(), "--output", out.toString(),
+                "--keep-fields", "prompt_id,sample_id,gold");
+        assertEquals(0, s.status(), s.err());
+        assertEquals(0, Cli.run("score", "--model", MODEL, "--adapter", dir.resolve("seed-5").toString(), "--input", in.toString(),
+                "--output", single.toString()).status());
+        List<String> ens = Files.readAllLines(out), one = Files.readAllLines(single);
+        for (int i = 0; i < ens.size(); i++) {
+            JsonNode e = Jsonl.JSON.readTree(ens.get(i)), o = Jsonl.JSON.readTree(one.get(i));
+            assertEquals(2, e.get("rewards").size());
+            assertEquals(o.get("reward").asDouble(), e.get("rewards").get(1).asDouble(), 1e-6, "member 2 is seed-5");
+            assertEquals(o.get("var").asDouble(), e.get("vars").get(1).asDouble(), 1e-9 * o.get("var").asDouble());
+            assertEquals((e.get("rewards").get(0).asDouble() + e.get("rewards").get(1).asDouble()) / 2, e.get("reward").asDouble(), 1e-9);
+        }
+        var bon = Cli.run("bon", "--input", out.toString(), "--n-grid", "1,2,4", "--rankers", "map,mean,wco,uwo:1,la-std:1,la-var:1,oracle",
+                "--output", tmp.resolve("curves.csv").toString());
+        assertEquals(0, bon.status(), bon.err());
+        assertEquals(1 + 7 * 3, Files.readAllLines(tmp.resolve("curves.csv")).size());
+    }
+
     @Test
     void laplaceThenScoreWithUncertainty() throws IOException {
         Path data = tmp.resolve("train.jsonl"), adapter = tmp.resolve("adapter");
