@@ -15,7 +15,12 @@ import java.nio.file.Path;
 /** What score, tokenize and logits share: the model directory, its config and the text rules. */
 record ModelSession(Path modelDir, ModelConfig config, TextRules rules) {
     static ModelSession open(CommandLine line) {
-        Path dir = Args.path(line, "model");
+        return open(line, "model");
+    }
+
+    /** The model directory named by option {@code option} (brm label's --gold), with the text rules of line. */
+    static ModelSession open(CommandLine line, String option) {
+        Path dir = Args.path(line, option);
         if (!Files.isDirectory(dir)) throw new BrmException(dir + ": no such model directory");
         ModelConfig config = ModelConfig.read(dir);
         int limit = config.maxPositionEmbeddings();

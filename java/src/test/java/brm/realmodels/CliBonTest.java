@@ -1,5 +1,6 @@
 package brm.realmodels;
 
+import brm.io.Jsonl;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -122,5 +123,28 @@ class CliBonTest {
         Path file = Files.createTempFile(tmp, "scored", ".jsonl");
         Files.write(file, lines);
         return file;
+    }
+
+    @Test
+    void labelDrawsPairsFromGoldRewards() throws IOException {
+        Path samples = tmp.resolve("samples.jsonl"), pairs = tmp.resolve("pairs.jsonl");
+        StringBuilder b = new StringBuilder();
+        for (int i = 0; i < 8; i++)
+            b.append("{\"prompt_id\": \"q").append(i % 2).append("\", \"prompt\": \"Tell a story.\", \"response\": \"story ").append(i)
+                    .append("\", \"gold\": ").append(i).append("}\n");
+        Files.writeString(samples, b.toString());
+        var r = Cli.run("label", "--input", samples.toString(), "--output", pairs.toString(), "--pairs", "3", "--beta", "1000", "--seed", "1");
+        assertEquals(0, r.status(), r.err());
+        var lines = Files.readAllLines(pairs);
+        assertEquals(6, lines.size());
+        for (String line : lines) {
+            var o = Jsonl.JSON.readTree(line);
+            assertTrue(o.get("gold_chosen").asDouble() > o.get("gold_rejected").asDouble(), line);
+            assertEquals("Tell a story.", o.get("prompt").asText());
+        }
+        Files.writeString(samples, "{\"prompt_id\": 1, \"prompt\": \"a\", \"response\": \"b\"}\n");
+        var bad = Cli.run("label", "--input", samples.toString(), "--output", pairs.toString(), "--pairs", "1");
+        assertEquals(1, bad.status());
+        assertTrue(bad.err().contains(samples + ":1: no numeric \"gold\""), bad.err());
     }
 }
