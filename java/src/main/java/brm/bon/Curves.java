@@ -30,13 +30,11 @@ public final class Curves {
             for (int p = 0; p < P; p++) {
                 List<Scored.Sample> samples = scored.pools().get(p).samples();
                 int N = samples.size();
-                double[] g = new double[N], s = new double[N];
+                double[] g = new double[N], s = ranker.scores(samples, scored.file());
                 long[] index = new long[N];
                 for (int i = 0; i < N; i++) {
-                    Scored.Sample x = samples.get(i);
-                    g[i] = x.gold();
-                    s[i] = ranker.score(x, scored.file());
-                    index[i] = x.index();
+                    g[i] = samples.get(i).gold();
+                    index[i] = samples.get(i).index();
                 }
                 double[][] c = BestOfN.curves(g, s, index, grid);
                 for (int j = 0; j < G; j++) {

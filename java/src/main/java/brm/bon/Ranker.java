@@ -3,6 +3,7 @@ package brm.bon;
 import brm.BrmException;
 
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * How a best-of-n policy scores a sample: {@code map} by the reward, {@code std:K} by reward − K·std,
@@ -11,9 +12,11 @@ import java.util.Arrays;
  * (worst-case optimisation), {@code uwo:λ} by mean − λ·var_m(μ_m) (uncertainty-weighted, population
  * variance); with their Laplace variances σ²_m, the LA-ensemble's mixture moments μ = mean μ_m,
  * σ² = mean σ²_m + var_m(μ_m), by {@code la-std:K} μ − K·σ or {@code la-var:K} μ − K·σ².
+ * {@code typicality} is label-free: it prefers the samples whose proxy features f are closest to their
+ * pool's mean, score −‖f − mean_pool f‖².
  */
 public record Ranker(String name, Kind kind, double k) {
-    public enum Kind { MAP, STD, VAR, ORACLE, MEAN, WCO, UWO, LA_STD, LA_VAR }
+    public enum Kind { MAP, STD, VAR, ORACLE, MEAN, WCO, UWO, LA_STD, LA_VAR, TYPICALITY }
 
     /** map, oracle, mean, wco, or std:K, var:K, uwo:K, la-std:K, la-var:K with K a finite number. */
     public static Ranker parse(String spec) {
@@ -23,6 +26,7 @@ public record Ranker(String name, Kind kind, double k) {
             case "oracle" -> { return new Ranker(s, Kind.ORACLE, 0); }
             case "mean" -> { return new Ranker(s, Kind.MEAN, 0); }
             case "wco" -> { return new Ranker(s, Kind.WCO, 0); }
+            case "typicality" -> { return new Ranker(s, Kind.TYPICALITY, 0); }
             default -> { }
         }
         int colon = s.indexOf(':');
@@ -34,7 +38,7 @@ public record Ranker(String name, Kind kind, double k) {
             case "la-var" -> Kind.LA_VAR;
             default -> null;
         };
-        if (kind == null) throw new BrmException("unknown ranker '" + spec + "' (map, std:K, var:K, oracle, mean, wco, uwo:K, la-std:K, la-var:K)");
+        if (kind == null) throw new BrmException("unknown ranker '" + spec + "' (map, std:K, var:K, oracle, mean, wco, uwo:K, la-std:K, la-var:K, typicality)");
         try {
             double k = Double.parseDouble(s.substring(colon + 1));
             if (Double.isFinite(k)) return new Ranker(s, kind, k);
@@ -51,11 +55,33 @@ public record Ranker(String name, Kind kind, double k) {
             case VAR -> "var";
             case MEAN, WCO, UWO -> "rewards";
             case LA_STD, LA_VAR -> "vars";
+            case TYPICALITY -> "features";
             default -> null;
         };
     }
 
-    /** The sample's score; a missing field names the file, line and field. */
+    /** The scores [N] of a pool's samples. */
+    public double[] scores(List<Scored.Sample> pool, String file) {
+        double[] out = new double[pool.size()];
+        if (kind != Kind.TYPICALITY) {
+            for (int i = 0; i < out.length; i++) out[i] = score(pool.get(i), file);
+            return out;
+        }
+        double[] mean = null;
+        for (Scored.Sample s : pool) {
+            double[] f = members(s.features(), "features", s, file);
+            if (mean == null) mean = new double[f.length];
+            if (f.length != mean.length) throw new BrmException(file + ":" + s.line() + ": \"features\" has " + f.length + " values, the pool's first " + mean.length);
+            for (int j = 0; j < f.length; j++) mean[j] += f[j] / pool.size();
+        }
+        for (int i = 0; i < out.length; i++) {
+            double[] f = pool.get(i).features();
+            for (int j = 0; j < f.length; j++) out[i] -= (f[j] - mean[j]) * (f[j] - mean[j]);
+        }
+        return out;
+    }
+
+    /** The sample's score (not for typicality, which needs its pool); a missing field names the file, line and field. */
     public double score(Scored.Sample s, String file) {
         return switch (kind) {
             case MAP -> s.reward();
@@ -73,6 +99,7 @@ public record Ranker(String name, Kind kind, double k) {
                 double mixture = mean(v) + variance(m);
                 yield mean(m) - k * (kind == Kind.LA_STD ? Math.sqrt(mixture) : mixture);
             }
+            case TYPICALITY -> throw new IllegalStateException("typicality scores a whole pool");
         };
     }
 

@@ -37,7 +37,8 @@ final class BonCommand implements Command {
                 the same order, and R(n) = sum_{i>=n} C(i-1,n-1)/C(N,n) * g_(i) is the exact expected gold of best-of-n
                 drawn without replacement from the pool. Rankers: map (reward), std:K (reward - K*std), var:K
                 (reward - K*var), oracle (gold); over the members: mean, wco (min), uwo:K (mean - K*variance), la-std:K and
-                la-var:K (LA-ensemble: μ = mean μ_m, σ² = mean σ²_m + variance of μ_m, then μ - K*σ or μ - K*σ²). curves.csv columns: ranker,n,kl,gold,gold_se,proxy with
+                la-var:K (LA-ensemble: μ = mean μ_m, σ² = mean σ²_m + variance of μ_m, then μ - K*σ or μ - K*σ²); typicality
+                (label-free: -||f - pool mean f||² of the "features" of brm score --features). curves.csv columns: ranker,n,kl,gold,gold_se,proxy with
                 kl = log n - (n-1)/n, gold the mean over prompts, gold_se its standard error, proxy the same estimator
                 on the ranker's own scores.""";
     }

@@ -51,7 +51,8 @@ final class ScoreCommand implements Command {
                 σ every response to a prompt shares cancels); it reads the input twice. --penalty std_rel|var_rel penalise by it.
                 --keep-fields F1,F2 copies those input fields into the output lines (e.g. prompt_id,sample_id,gold for brm bon).
                 --ensemble DIR (the seed-* adapters of brm ensemble train) or ADIR1,ADIR2,... scores with every member: "rewards"
-                (one per member, in order), "vars" when every member has a posterior, and "reward" their mean.""";
+                (one per member, in order), "vars" when every member has a posterior, and "reward" their mean. --features adds
+                "features", the pooled hidden state the head reads (for brm bon's label-free typicality ranker).""";
     }
 
     @Override
@@ -65,6 +66,7 @@ final class ScoreCommand implements Command {
         o.addOption(Args.value("relative-by", "FIELD", "also σ relative to the mean reward of the lines sharing this input field"));
         o.addOption(Args.value("keep-fields", "F1,F2", "copy these input fields into the output lines"));
         o.addOption(Args.value("ensemble", "DIR|ADIR1,ADIR2", "score with every member adapter (a brm ensemble train folder, or a list)"));
+        o.addOption(Args.flag("features", "add \"features\": the pooled hidden state the head reads (brm bon's typicality ranker)"));
         o.addOption(Args.flag("no-uncertainty", "ignore the adapter's posterior: rewards only"));
         return o;
     }
@@ -89,9 +91,11 @@ final class ScoreCommand implements Command {
         if (line.hasOption("keep-fields")) for (String f : line.getOptionValue("keep-fields").split(",")) if (!f.isBlank()) keep.add(f.strip());
         if (relativeBy != null && !keep.contains(relativeBy)) keep.add(relativeBy);
         var encoder = session.encoder(true);
+        boolean features = line.hasOption("features");
+        if (features && pairs) throw new UsageException("--features goes with single responses, not --pairs");
         if (line.hasOption("ensemble")) {
-            if (adapterDir != null || pairs || relativeBy != null || line.hasOption("k"))
-                throw new UsageException("--ensemble scores single responses with its members alone: no --adapter, --pairs, --relative-by or --k");
+            if (adapterDir != null || pairs || relativeBy != null || line.hasOption("k") || features)
+                throw new UsageException("--ensemble scores single responses with its members alone: no --adapter, --pairs, --relative-by, --k or --features");
             ensemble(line, session, input, output, batchSize, keep, head);
             return;
         }
@@ -100,7 +104,9 @@ final class ScoreCommand implements Command {
                 Map<String, Pool> pools = relativeBy == null ? null : pools(model, input, encoder, batchSize, keep, relativeBy);
                 Batches.Compute compute = (batch, outputs) -> {
                     Predictive.Batch b = model.score(batch, pairs);
+                    float[][] f = features ? model.lastFeatures() : null;
                     for (int i = 0; i < outputs.size(); i++) {
+                        if (f != null) outputs.get(i).set("features", Jsonl.JSON.valueToTree(f[i]));
                         ObjectNode o = outputs.get(i);
                         if (pairs) {
                             double var = b.variance()[2 * i] + b.variance()[2 * i + 1] - 2 * b.pairCovariance()[i];
@@ -126,8 +132,10 @@ final class ScoreCommand implements Command {
         var options = new RewardModel.Options(Args.threads(line), Math.multiplyExact(pairs ? 2 * batchSize : batchSize, session.rules().maxLength()), head);
         try (RewardModel model = RewardModel.open(session.modelDir(), session.adapter(line), options)) {
             write(output, input, encoder, batchSize, pairs, keep, (batch, outputs) -> {
-                float[] rewards = model.score(batch);
+                float[][] f = features ? new float[batch.size()][] : null;
+                float[] rewards = model.score(batch, f);
                 for (int i = 0; i < outputs.size(); i++) {
+                    if (f != null) outputs.get(i).set("features", Jsonl.JSON.valueToTree(f[i]));
                     if (pairs) pair(outputs.get(i), rewards[2 * i], rewards[2 * i + 1]).put("p_chosen", sigmoid((double) rewards[2 * i] - rewards[2 * i + 1]));
                     else outputs.get(i).put("reward", rewards[i]);
                 }

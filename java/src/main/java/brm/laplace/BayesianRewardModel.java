@@ -7,6 +7,7 @@ import brm.lora.PeftAdapter;
 import brm.reward.DifferentiableRewardModel;
 
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.OptionalLong;
@@ -68,6 +69,15 @@ public final class BayesianRewardModel implements AutoCloseable {
     /** μ [n], σ² [n] and, with pairs (sequences 2i, 2i+1), the covariance within each pair [n/2]. */
     public Predictive.Batch score(List<int[]> sequences, boolean pairs) {
         return predictive.score(sequences, pairs);
+    }
+
+    /** The last {@link #score} batch's pooled hidden states [n][hidden]: the reward model's features of each sequence. */
+    public float[][] lastFeatures() {
+        var pooled = model.lastPooled();
+        float[] v = model.backend().download(pooled);
+        float[][] out = new float[pooled.rows()][];
+        for (int s = 0; s < out.length; s++) out[s] = Arrays.copyOfRange(v, s * pooled.cols(), (s + 1) * pooled.cols());
+        return out;
     }
 
     /** The predictive of the last {@link #score} batch: its coefficients and relative variances. */

@@ -10,6 +10,7 @@ import brm.head.RewardHead;
 import brm.lora.LoraAdapter;
 
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.OptionalLong;
 
@@ -72,11 +73,23 @@ public final class RewardModel implements AutoCloseable {
 
     /** rewards [n] for n sequences of token ids [T_i], in order. */
     public float[] score(List<int[]> sequences) {
+        return score(sequences, null);
+    }
+
+    /**
+     * rewards [n], and when features is non-null ([n][]), each sequence's pooled hidden state [hidden] (the
+     * vector the head reads: the reward model's own features of the response) into features[i].
+     */
+    public float[] score(List<int[]> sequences, float[][] features) {
         float[] rewards = new float[sequences.size()];
         Inputs.batches(config, dir, sequences, maxBatchTokens, (first, batch) -> {
             Packing p = Packing.of(batch);
             float[] r = head.rewards(p, backbone.forward(p, Inputs.concat(batch)));
             System.arraycopy(r, 0, rewards, first, r.length);
+            if (features == null) return;
+            float[] pooled = backend.download(head.pooled(p.seqs()));
+            int h = config.hiddenSize();
+            for (int s = 0; s < r.length; s++) features[first + s] = Arrays.copyOfRange(pooled, s * h, (s + 1) * h);
         });
         return rewards;
     }

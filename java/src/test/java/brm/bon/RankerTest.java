@@ -8,6 +8,8 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -29,7 +31,7 @@ class RankerTest {
         for (int trial = 0; trial < 20; trial++) {
             double[] members = draws(5), vars = draws(5);
             for (int i = 0; i < vars.length; i++) vars[i] = Math.abs(vars[i]);
-            Scored.Sample s = new Scored.Sample(1, 0, 0, members[0], Double.NaN, Double.NaN, members, vars);
+            Scored.Sample s = new Scored.Sample(1, 0, 0, members[0], Double.NaN, Double.NaN, members, vars, null);
             double mean = 0, min = Double.POSITIVE_INFINITY, meanVar = 0;
             for (int i = 0; i < 5; i++) {
                 mean += members[i] / 5;
@@ -50,7 +52,7 @@ class RankerTest {
     @Test
     void oneMemberLaEnsembleIsLaplace() {
         double mu = random.nextGaussian(), var = Math.abs(random.nextGaussian());
-        Scored.Sample s = new Scored.Sample(1, 0, 0, mu, Math.sqrt(var), var, new double[] {mu}, new double[] {var});
+        Scored.Sample s = new Scored.Sample(1, 0, 0, mu, Math.sqrt(var), var, new double[] {mu}, new double[] {var}, null);
         assertEquals(Ranker.parse("std:1.5").score(s, "f"), Ranker.parse("la-std:1.5").score(s, "f"), 1e-12);
         assertEquals(Ranker.parse("var:3").score(s, "f"), Ranker.parse("la-var:3").score(s, "f"), 1e-12);
     }
@@ -71,12 +73,28 @@ class RankerTest {
         assertEquals(1.0 - Math.sqrt(0.2 + 0.25), Ranker.parse("la-std:1").score(s, "f"), 1e-12);
     }
 
+    /** Typicality: −‖f − mean_pool f‖², so the sample nearest the pool's mean feature ranks first. */
+    @Test
+    void typicalityPrefersThePoolMean() {
+        double[][] f = {{1, 0}, {0, 1}, {0.5, 0.5}, {3, 3}};
+        List<Scored.Sample> pool = new ArrayList<>();
+        for (int i = 0; i < f.length; i++) pool.add(new Scored.Sample(i + 1, i, 0, 0, Double.NaN, Double.NaN, null, null, f[i]));
+        double[] s = Ranker.parse("typicality").scores(pool, "f");
+        double[] mean = {1.125, 1.125};
+        for (int i = 0; i < f.length; i++)
+            assertEquals(-((f[i][0] - mean[0]) * (f[i][0] - mean[0]) + (f[i][1] - mean[1]) * (f[i][1] - mean[1])), s[i], 1e-12);
+        assertTrue(s[2] > s[0] && s[2] > s[1] && s[0] > s[3]);
+        List<Scored.Sample> missing = List.of(new Scored.Sample(9, 0, 0, 0, Double.NaN, Double.NaN, null, null, null));
+        var e = assertThrows(BrmException.class, () -> Ranker.parse("typicality").scores(missing, "scored.jsonl"));
+        assertTrue(e.getMessage().contains("scored.jsonl:9: missing field \"features\""), e.getMessage());
+    }
+
     @Test
     void missingMembersAreNamed() {
-        Scored.Sample s = new Scored.Sample(7, 0, 0, 1, Double.NaN, Double.NaN, null, null);
+        Scored.Sample s = new Scored.Sample(7, 0, 0, 1, Double.NaN, Double.NaN, null, null, null);
         var e = assertThrows(BrmException.class, () -> Ranker.parse("uwo:1").score(s, "scored.jsonl"));
         assertTrue(e.getMessage().equals("scored.jsonl:7: missing field \"rewards\" (needed by ranker uwo:1)"), e.getMessage());
-        Scored.Sample noVars = new Scored.Sample(8, 0, 0, 1, Double.NaN, Double.NaN, new double[] {1, 2}, null);
+        Scored.Sample noVars = new Scored.Sample(8, 0, 0, 1, Double.NaN, Double.NaN, new double[] {1, 2}, null, null);
         var v = assertThrows(BrmException.class, () -> Ranker.parse("la-var:1").score(noVars, "scored.jsonl"));
         assertTrue(v.getMessage().contains(":8: missing field \"vars\""), v.getMessage());
         assertThrows(BrmException.class, () -> Ranker.parse("uwo:x"));

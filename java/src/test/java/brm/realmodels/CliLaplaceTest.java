@@ -163,6 +163,19 @@ class CliLaplaceTest {
         Path bonOut = tmp.resolve("curves.csv");
         var bon = Cli.run("bon", "--input", poolOut.toString(), "--n-grid", "1,2,4", "--rankers", "map,std:1,oracle", "--output", bonOut.toString());
         assertEquals(0, bon.status(), bon.err());
+        Path withFeatures = tmp.resolve("features.jsonl"), plainFeatures = tmp.resolve("plain-features.jsonl");
+        assertEquals(0, Cli.run("score", "--model", MODEL, "--adapter", adapter.toString(), "--input", poolIn.toString(), "--output",
+                withFeatures.toString(), "--features", "--keep-fields", "prompt_id,sample_id,gold").status());
+        assertEquals(0, Cli.run("score", "--model", MODEL, "--adapter", adapter.toString(), "--input", poolIn.toString(), "--output",
+                plainFeatures.toString(), "--features", "--no-uncertainty").status());
+        List<String> fa = Files.readAllLines(withFeatures), fb = Files.readAllLines(plainFeatures);
+        for (int i = 0; i < fa.size(); i++) {
+            JsonNode x = Jsonl.JSON.readTree(fa.get(i)).get("features"), y = Jsonl.JSON.readTree(fb.get(i)).get("features");
+            assertEquals(32, x.size());
+            for (int j = 0; j < x.size(); j++) assertEquals(y.get(j).asDouble(), x.get(j).asDouble(), 1e-5 * Math.max(1, Math.abs(y.get(j).asDouble())));
+        }
+        assertEquals(0, Cli.run("bon", "--input", withFeatures.toString(), "--n-grid", "1,2", "--rankers", "map,typicality,std:1",
+                "--output", tmp.resolve("typ.csv").toString()).status());
         var noPosterior = Cli.run("score", "--model", MODEL, "--input", poolIn.toString(), "--output", tmp.resolve("y").toString(), "--relative-by", "prompt_id");
         assertEquals(2, noPosterior.status());
 
