@@ -52,6 +52,7 @@ final class LabelCommand implements Command {
         o.addOption(Args.value("seed", "S", "seed of the pairs and labels (default 0)"));
         o.addOption(Args.value("gold", "DIR", "gold reward model directory (else each line's \"gold\")"));
         o.addOption(Args.value("adapter", "ADIR", "the gold model's PEFT adapter"));
+        o.addOption(Args.value("init-head", "SEED", "a fresh score head for a gold model without one (as brm score)"));
         o.addOption(Args.value("threads", "N", "compute threads (default: all cores)"));
         o.addOption(Args.value("batch-size", "B", "sequences per forward pass of the gold model (default 16)"));
         Args.addTextRules(o);
@@ -112,7 +113,8 @@ final class LabelCommand implements Command {
         for (Jsonl.Line l : lines) sequences.add(encoder.encode(l, input.toString()));
         int batch = Args.positiveInt(line, "batch-size", 16);
         try (RewardModel model = RewardModel.open(session.modelDir(), session.adapter(line),
-                new RewardModel.Options(Args.threads(line), Math.multiplyExact(batch, session.rules().maxLength()), OptionalLong.empty()))) {
+                new RewardModel.Options(Args.threads(line), Math.multiplyExact(batch, session.rules().maxLength()),
+                        line.hasOption("init-head") ? OptionalLong.of(Args.optionalLong(line, "init-head")) : OptionalLong.empty()))) {
             float[] r = model.score(sequences);
             double[] gold = new double[r.length];
             for (int i = 0; i < r.length; i++) gold[i] = r[i];

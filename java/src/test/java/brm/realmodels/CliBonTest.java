@@ -1,5 +1,7 @@
 package brm.realmodels;
 
+import brm.imports.llama2c.Llama2cImporter;
+import brm.io.DataFolder;
 import brm.io.Jsonl;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -8,7 +10,9 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -146,5 +150,32 @@ class CliBonTest {
         var bad = Cli.run("label", "--input", samples.toString(), "--output", pairs.toString(), "--pairs", "1");
         assertEquals(1, bad.status());
         assertTrue(bad.err().contains(samples + ":1: no numeric \"gold\""), bad.err());
+    }
+
+    /** --gold scores the samples' text with a reward model: stories260K (imported) with a fresh head, its rewards equal brm score's. */
+    @Test
+    void labelWithAGoldRewardModel() throws IOException {
+        String origin = "github.com/ytmytm/llama2.c64";
+        Path model = tmp.resolve("stories260K");
+        Llama2cImporter.importModel(DataFolder.require("stories260K", "stories260K.bin", origin),
+                DataFolder.require("stories260K", "tok512.bin", origin), model, false);
+        Path samples = tmp.resolve("samples.jsonl"), pairs = tmp.resolve("pairs.jsonl"), scored = tmp.resolve("scored.jsonl");
+        String[] endings = {" She was happy.", " He ran away.", " The dog barked.", " They played all day."};
+        StringBuilder b = new StringBuilder();
+        for (String e : endings) b.append("{\"prompt_id\": 0, \"prompt\": \"Once upon a time\", \"response\": \"").append(e).append("\"}\n");
+        Files.writeString(samples, b.toString());
+        var r = Cli.run("label", "--input", samples.toString(), "--output", pairs.toString(), "--pairs", "6", "--beta", "1e6",
+                "--gold", model.toString(), "--init-head", "3");
+        assertEquals(0, r.status(), r.err());
+        assertEquals(0, Cli.run("score", "--model", model.toString(), "--init-head", "3", "--input", samples.toString(),
+                "--output", scored.toString()).status());
+        Map<String, Double> gold = new HashMap<>();
+        List<String> lines = Files.readAllLines(scored);
+        for (int i = 0; i < endings.length; i++) gold.put(endings[i], Jsonl.JSON.readTree(lines.get(i)).get("reward").asDouble());
+        for (String line : Files.readAllLines(pairs)) {
+            var o = Jsonl.JSON.readTree(line);
+            assertEquals(gold.get(o.get("chosen").asText()), o.get("gold_chosen").asDouble(), 1e-5);
+            assertTrue(o.get("gold_chosen").asDouble() > o.get("gold_rejected").asDouble(), line);
+        }
     }
 }
