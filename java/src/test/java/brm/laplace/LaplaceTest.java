@@ -38,7 +38,7 @@ class LaplaceTest {
     @TempDir
     Path tmp;
 
-    private static LoraAdapter adapter(ModelConfig config, Random random, boolean head) {
+    private static LoraAdapter randomAdapter(ModelConfig config, Random random, boolean head) {
         Map<String, LoraLayer> layers = new LinkedHashMap<>();
         int r = 2;
         for (LinearModule m : config.linearModules()) {
@@ -63,19 +63,29 @@ class LaplaceTest {
         return pairs;
     }
 
-    private static DifferentiableRewardModel open(String fixture, LoraAdapter adapter, ReferenceBackend backend) {
-        return DifferentiableRewardModel.open(Fixtures.dir(fixture), adapter, backend, OptionalLong.of(3), 0f);
+    /** A fixture model with a random LoRA adapter (and head) on the reference backend, and the test's random source. */
+    private record Case(String fixture, Random random, ModelConfig config, LoraAdapter adapter, ReferenceBackend backend) {
+        static Case of(String fixture, long seed, boolean head) {
+            Random random = new Random(seed);
+            ModelConfig config = ModelConfig.read(Fixtures.dir(fixture));
+            return new Case(fixture, random, config, randomAdapter(config, random, head), new ReferenceBackend());
+        }
+
+        DifferentiableRewardModel open() {
+            return DifferentiableRewardModel.open(Fixtures.dir(fixture), adapter, backend, OptionalLong.of(3), 0f);
+        }
     }
 
     /** σ² from the eigenbases equals Σ_layers J (G⊗A + δI)⁻¹ Jᵀ, dense, with J by central differences. */
     @ParameterizedTest
     @ValueSource(strings = {"gpt_neox_parallel", "llama_gqa", "bert_mean"})
     void predictiveEqualsDenseInverseWithFiniteDifferenceJacobians(String fixture) {
-        Random random = new Random(fixture.hashCode());
-        ModelConfig config = ModelConfig.read(Fixtures.dir(fixture));
-        LoraAdapter adapter = adapter(config, random, true);
-        ReferenceBackend backend = new ReferenceBackend();
-        try (var model = open(fixture, adapter, backend)) {
+        Case setup = Case.of(fixture, fixture.hashCode(), true);
+        Random random = setup.random();
+        ModelConfig config = setup.config();
+        LoraAdapter adapter = setup.adapter();
+        ReferenceBackend backend = setup.backend();
+        try (var model = setup.open()) {
             List<Pair> data = pairs(random, 5, config.vocabSize(), 2);
             int[] seq = random.ints(4, 0, config.vocabSize()).toArray();
             Map<String, double[]> jacobians = new LinkedHashMap<>();
@@ -106,12 +116,12 @@ class LaplaceTest {
      */
     @Test
     void exactLowRankSketchesEqualTheDenseInverse() {
-        String fixture = "gpt_neox_parallel";
-        Random random = new Random(17);
-        ModelConfig config = ModelConfig.read(Fixtures.dir(fixture));
-        LoraAdapter adapter = adapter(config, random, false);
-        ReferenceBackend backend = new ReferenceBackend();
-        try (var model = open(fixture, adapter, backend)) {
+        Case setup = Case.of("gpt_neox_parallel", 17, false);
+        Random random = setup.random();
+        ModelConfig config = setup.config();
+        LoraAdapter adapter = setup.adapter();
+        ReferenceBackend backend = setup.backend();
+        try (var model = setup.open()) {
             Posterior posterior = Laplace.fit(model, adapter, pairs(random, 5, config.vocabSize(), 2), List.of(),
                     new Laplace.Options(Fisher.EXACT, Tokens.REDUCE, Laplace.Prior.FIXED, 0.3, false, 12, 16, 3, false, 1));
             assertTrue(posterior.layers().stream().anyMatch(l -> !l.g().full()), "some factor is sketched");
@@ -127,12 +137,12 @@ class LaplaceTest {
     @ParameterizedTest
     @ValueSource(ints = {0, 12})
     void relativeVarianceIsTheVarianceAgainstThePoolMean(int lowRank) {
-        String fixture = "llama_gqa";
-        Random random = new Random(23 + lowRank);
-        ModelConfig config = ModelConfig.read(Fixtures.dir(fixture));
-        LoraAdapter adapter = adapter(config, random, false);
-        ReferenceBackend backend = new ReferenceBackend();
-        try (var model = open(fixture, adapter, backend)) {
+        Case setup = Case.of("llama_gqa", 23 + lowRank, false);
+        Random random = setup.random();
+        ModelConfig config = setup.config();
+        LoraAdapter adapter = setup.adapter();
+        ReferenceBackend backend = setup.backend();
+        try (var model = setup.open()) {
             Posterior posterior = Laplace.fit(model, adapter, pairs(random, 5, config.vocabSize(), 2), List.of(),
                     new Laplace.Options(Fisher.EXACT, Tokens.REDUCE, Laplace.Prior.FIXED, 0.4, false, lowRank, 10, 3, false, 1));
             List<int[]> pool = List.of(random.ints(4, 0, config.vocabSize()).toArray(), random.ints(6, 0, config.vocabSize()).toArray(),
@@ -249,12 +259,12 @@ class LaplaceTest {
     /** One sequence of one token, one row: G ⊗ A = seed²·vec(J)vec(J)ᵀ, J = ∂r/∂W = g aᵀ. */
     @Test
     void oneTokenRowIsTheOuterProductOfItsJacobian() {
-        String fixture = "gpt_neox_parallel";
-        Random random = new Random(5);
-        ModelConfig config = ModelConfig.read(Fixtures.dir(fixture));
-        LoraAdapter adapter = adapter(config, random, false);
-        ReferenceBackend backend = new ReferenceBackend();
-        try (var model = open(fixture, adapter, backend)) {
+        Case setup = Case.of("gpt_neox_parallel", 5, false);
+        Random random = setup.random();
+        ModelConfig config = setup.config();
+        LoraAdapter adapter = setup.adapter();
+        ReferenceBackend backend = setup.backend();
+        try (var model = setup.open()) {
             int[] seq = {17};
             float seed = 0.6f;
             for (Tokens tokens : Tokens.values()) {
@@ -283,12 +293,12 @@ class LaplaceTest {
 
     @Test
     void batchedEqualsAloneAndSwappingSidesKeepsTheFactors() {
-        String fixture = "llama_gqa";
-        Random random = new Random(9);
-        ModelConfig config = ModelConfig.read(Fixtures.dir(fixture));
-        LoraAdapter adapter = adapter(config, random, false);
-        ReferenceBackend backend = new ReferenceBackend();
-        try (var model = open(fixture, adapter, backend)) {
+        Case setup = Case.of("llama_gqa", 9, false);
+        Random random = setup.random();
+        ModelConfig config = setup.config();
+        LoraAdapter adapter = setup.adapter();
+        ReferenceBackend backend = setup.backend();
+        try (var model = setup.open()) {
             List<Pair> data = pairs(random, 6, config.vocabSize(), 1);
             var options = new Laplace.Options(Fisher.EXACT, Tokens.REDUCE, Laplace.Prior.MARGLIK, 0, false, 0, 0, 4, false, 1);
             Posterior posterior = Laplace.fit(model, adapter, data, List.of(), options);
@@ -311,50 +321,50 @@ class LaplaceTest {
     /** The grid prior picks the δ of logspace(−4, 4, 100) whose probit NLL on the eval pairs is lowest. */
     @Test
     void gridPriorMinimisesValidationNll() {
-        String fixture = "gpt_neox_parallel";
-        Random random = new Random(21);
-        ModelConfig config = ModelConfig.read(Fixtures.dir(fixture));
-        LoraAdapter adapter = adapter(config, random, false);
-        ReferenceBackend backend = new ReferenceBackend();
-        try (var model = open(fixture, adapter, backend)) {
+        Case setup = Case.of("gpt_neox_parallel", 21, false);
+        Random random = setup.random();
+        ModelConfig config = setup.config();
+        LoraAdapter adapter = setup.adapter();
+        ReferenceBackend backend = setup.backend();
+        try (var model = setup.open()) {
             List<Pair> data = pairs(random, 6, config.vocabSize(), 2), eval = pairs(random, 5, config.vocabSize(), 2);
             Posterior grid = Laplace.fit(model, adapter, data, eval, new Laplace.Options(Fisher.EXACT, Tokens.REDUCE, Laplace.Prior.GRID, 0, false, 0, 0, 4, false, 1));
             double chosen = grid.layers().getFirst().delta(), best = Double.POSITIVE_INFINITY, bestDelta = Double.NaN;
             assertEquals("grid", grid.info().get("prior").asText());
             for (int k = 0; k < 100; k += 11) {
-                double delta = Math.pow(10, -4 + 8.0 * k / 99), nll = 0;
+                double delta = Math.pow(10, -4 + 8.0 * k / 99), nll;
                 Posterior at = Laplace.fit(model, adapter, data, List.of(), new Laplace.Options(Fisher.EXACT, Tokens.REDUCE, Laplace.Prior.FIXED, delta, false, 0, 0, 4, false, 1));
-                Predictive p = new Predictive(model, at);
-                for (Pair pair : eval) {
-                    Predictive.Batch b = p.score(List.of(pair.chosen(), pair.rejected()), true);
-                    double mu = (double) b.mean()[0] - b.mean()[1], var = b.variance()[0] + b.variance()[1] - 2 * b.pairCovariance()[0];
-                    nll += Laplace.softplus(-mu / Math.sqrt(1 + Math.PI * var / 8));
-                }
+                nll = probitNll(new Predictive(model, at), eval);
                 if (nll < best) {
                     best = nll;
                     bestDelta = delta;
                 }
                 if (Math.abs(delta - chosen) < 1e-12 * chosen) assertTrue(nll <= best + 1e-9);
             }
-            double gridNll = 0;
-            Predictive p = new Predictive(model, grid);
-            for (Pair pair : eval) {
-                Predictive.Batch b = p.score(List.of(pair.chosen(), pair.rejected()), true);
-                double mu = (double) b.mean()[0] - b.mean()[1], var = b.variance()[0] + b.variance()[1] - 2 * b.pairCovariance()[0];
-                gridNll += Laplace.softplus(-mu / Math.sqrt(1 + Math.PI * var / 8));
-            }
+            double gridNll = probitNll(new Predictive(model, grid), eval);
             assertTrue(gridNll <= best + 1e-9, "grid δ " + chosen + " has NLL " + gridNll + ", δ " + bestDelta + " has " + best);
         }
     }
 
+    /** Σ over pairs of −log P(chosen ≻ rejected) under the probit predictive. */
+    private static double probitNll(Predictive p, List<Pair> pairs) {
+        double nll = 0;
+        for (Pair pair : pairs) {
+            Predictive.Batch b = p.score(List.of(pair.chosen(), pair.rejected()), true);
+            double mu = (double) b.mean()[0] - b.mean()[1], var = b.variance()[0] + b.variance()[1] - 2 * b.pairCovariance()[0];
+            nll += Laplace.softplus(-mu / Math.sqrt(1 + Math.PI * var / 8));
+        }
+        return nll;
+    }
+
     @Test
     void fileRoundTripAndAdapterCheck() {
-        String fixture = "bert_mean";
-        Random random = new Random(13);
-        ModelConfig config = ModelConfig.read(Fixtures.dir(fixture));
-        LoraAdapter adapter = adapter(config, random, true);
-        ReferenceBackend backend = new ReferenceBackend();
-        try (var model = open(fixture, adapter, backend)) {
+        Case setup = Case.of("bert_mean", 13, true);
+        Random random = setup.random();
+        ModelConfig config = setup.config();
+        LoraAdapter adapter = setup.adapter();
+        ReferenceBackend backend = setup.backend();
+        try (var model = setup.open()) {
             Posterior posterior = Laplace.fit(model, adapter, pairs(random, 4, config.vocabSize(), 2), List.of(),
                     new Laplace.Options(Fisher.MC, Tokens.EXPAND, Laplace.Prior.MARGLIK, 0, true, 2, 20, 2, true, 4));
             posterior.write(tmp);

@@ -29,21 +29,6 @@ class CliLaplaceTest {
 
     private static final String MODEL = Fixtures.dir("gpt_neox_parallel").toString();
 
-    private static List<String> pairLines(int n, long seed) {
-        Random random = new Random(seed);
-        List<String> lines = new ArrayList<>();
-        for (int i = 0; i < n; i++) {
-            int[] c = random.ints(3 + random.nextInt(6), 10, 90).toArray(), r = random.ints(3 + random.nextInt(6), 10, 90).toArray();
-            c[c.length - 1] = 5;
-            r[r.length - 1] = 9;
-            var line = Jsonl.JSON.createObjectNode();
-            line.set("chosen_ids", Jsonl.JSON.valueToTree(c));
-            line.set("rejected_ids", Jsonl.JSON.valueToTree(r));
-            lines.add(line.toString());
-        }
-        return lines;
-    }
-
     /** An adapter saved by PEFT's conventions elsewhere (make_fixtures.py's PyTorch reference) gets a posterior too. */
     @Test
     void laplaceOnAPeftFormatAdapter() throws IOException {
@@ -64,7 +49,7 @@ class CliLaplaceTest {
     @Test
     void ensembleOfSeeds() throws IOException {
         Path data = tmp.resolve("train.jsonl"), dir = tmp.resolve("ensemble");
-        Files.write(data, pairLines(24, 4));
+        Files.write(data, CliTrainTest.pairLines(24, 4));
         var t = Cli.run("ensemble", "train", "--seeds", "3,5", "--model", MODEL, "--data", data.toString(), "--out", dir.toString(),
                 "--epochs", "1", "--lr", "1e-2", "--threads", "1");
         assertEquals(0, t.status(), t.err());
@@ -99,7 +84,7 @@ class CliLaplaceTest {
     @Test
     void laplaceThenScoreWithUncertainty() throws IOException {
         Path data = tmp.resolve("train.jsonl"), adapter = tmp.resolve("adapter");
-        Files.write(data, pairLines(32, 1));
+        Files.write(data, CliTrainTest.pairLines(32, 1));
         assertEquals(0, Cli.run("train", "--model", MODEL, "--data", data.toString(), "--out", adapter.toString(), "--epochs", "2",
                 "--lr", "1e-2", "--threads", "1").status());
         var l = Cli.run("laplace", "--model", MODEL, "--adapter", adapter.toString(), "--data", data.toString(), "--threads", "1");
@@ -132,7 +117,7 @@ class CliLaplaceTest {
         assertEquals(first.get("reward").asDouble() - 2 * first.get("var").asDouble(), first.get("penalized").asDouble(), 1e-6 * Math.abs(first.get("penalized").asDouble()));
 
         Path pairs = tmp.resolve("pairs.jsonl"), scoredPairs = tmp.resolve("scored-pairs.jsonl");
-        Files.write(pairs, pairLines(6, 3));
+        Files.write(pairs, CliTrainTest.pairLines(6, 3));
         assertEquals(0, Cli.run("score", "--model", MODEL, "--adapter", adapter.toString(), "--input", pairs.toString(), "--output",
                 scoredPairs.toString(), "--pairs").status());
         for (String line : Files.readAllLines(scoredPairs)) {

@@ -30,7 +30,8 @@ class CliTrainTest {
 
     private static final String MODEL = Fixtures.dir("gpt_neox_parallel").toString();
 
-    private static List<String> pairLines(int n, long seed) {
+    /** n id pairs whose chosen side ends in token 5 and rejected side in 9 (separable through the last token). */
+    static List<String> pairLines(int n, long seed) {
         Random random = new Random(seed);
         List<String> lines = new ArrayList<>();
         for (int i = 0; i < n; i++) {
