@@ -46,6 +46,16 @@ public final class PreferencePairs {
         return new Read(List.copyOf(pairs), List.copyOf(skipped));
     }
 
+    /** The sequences of pairs for one packed batch: chosen, rejected, chosen, rejected, ... */
+    public static List<int[]> sequences(List<Pair> pairs) {
+        List<int[]> seqs = new ArrayList<>(2 * pairs.size());
+        for (Pair p : pairs) {
+            seqs.add(p.chosen());
+            seqs.add(p.rejected());
+        }
+        return seqs;
+    }
+
     private static float margin(Jsonl.Line l, String source) {
         JsonNode m = l.value().get("margin");
         String where = source + ":" + l.number();

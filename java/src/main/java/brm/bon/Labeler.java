@@ -1,6 +1,7 @@
 package brm.bon;
 
 import brm.BrmException;
+import brm.reward.Logistic;
 
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -33,7 +34,7 @@ public final class Labeler {
         while (out.size() < pairs) {
             int a = random.nextInt(m), b = random.nextInt(m);
             if (a == b || !used.add((long) Math.min(a, b) * m + Math.max(a, b))) continue;
-            double p = 1 / (1 + Math.exp(-beta * (pool.get(a).gold() - pool.get(b).gold())));
+            double p = Logistic.sigmoid(beta * (pool.get(a).gold() - pool.get(b).gold()));
             boolean aWins = random.nextDouble() < p, flipped = random.nextDouble() < noise;
             if (flipped) aWins = !aWins;
             Sample winner = aWins ? pool.get(a) : pool.get(b), loser = aWins ? pool.get(b) : pool.get(a);

@@ -1,5 +1,6 @@
 package brm.cli;
 
+import brm.batch.PreferencePairs;
 import brm.batch.PreferencePairs.Pair;
 import brm.io.AtomicFiles;
 import brm.io.Jsonl;
@@ -14,7 +15,6 @@ import org.apache.commons.cli.Options;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.OptionalLong;
 
@@ -69,12 +69,9 @@ final class EvalPrefsCommand implements Command {
         try (RewardModel model = laplace ? null : RewardModel.open(session.modelDir(), session.adapter(line), options);
              BayesianRewardModel bayes = laplace ? BayesianRewardModel.open(session.modelDir(), adapterDir, Args.threads(line), head) : null) {
             for (int from = 0; from < pairs.size(); from += batchSize) {
-                List<int[]> batch = new ArrayList<>();
-                for (Pair p : pairs.subList(from, Math.min(pairs.size(), from + batchSize))) {
-                    batch.add(p.chosen());
-                    batch.add(p.rejected());
-                    tokens += p.tokens();
-                }
+                List<Pair> slice = pairs.subList(from, Math.min(pairs.size(), from + batchSize));
+                List<int[]> batch = PreferencePairs.sequences(slice);
+                for (Pair p : slice) tokens += p.tokens();
                 Predictive.Batch b = laplace ? bayes.score(batch, true) : null;
                 float[] r = laplace ? b.mean() : model.score(batch);
                 for (int i = 0; i < r.length / 2; i++) {

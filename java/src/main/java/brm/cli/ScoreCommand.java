@@ -8,6 +8,7 @@ import brm.laplace.BayesianRewardModel;
 import brm.laplace.Posterior;
 import brm.laplace.Predictive;
 import brm.lora.PeftAdapter;
+import brm.reward.Logistic;
 import brm.reward.RewardModel;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.apache.commons.cli.CommandLine;
@@ -112,7 +113,7 @@ final class ScoreCommand implements Command {
                             double var = b.variance()[2 * i] + b.variance()[2 * i + 1] - 2 * b.pairCovariance()[i];
                             double mu = (double) b.mean()[2 * i] - b.mean()[2 * i + 1];
                             pair(o, b.mean()[2 * i], b.mean()[2 * i + 1]).put("margin_var", var)
-                                    .put("p_chosen", sigmoid(BayesianRewardModel.probitLogit(mu, var)));
+                                    .put("p_chosen", Logistic.sigmoid(BayesianRewardModel.probitLogit(mu, var)));
                             continue;
                         }
                         double var = b.variance()[i];
@@ -136,7 +137,7 @@ final class ScoreCommand implements Command {
                 float[] rewards = model.score(batch, f);
                 for (int i = 0; i < outputs.size(); i++) {
                     if (f != null) outputs.get(i).set("features", Jsonl.JSON.valueToTree(f[i]));
-                    if (pairs) pair(outputs.get(i), rewards[2 * i], rewards[2 * i + 1]).put("p_chosen", sigmoid((double) rewards[2 * i] - rewards[2 * i + 1]));
+                    if (pairs) pair(outputs.get(i), rewards[2 * i], rewards[2 * i + 1]).put("p_chosen", Logistic.sigmoid((double) rewards[2 * i] - rewards[2 * i + 1]));
                     else outputs.get(i).put("reward", rewards[i]);
                 }
             });
@@ -259,9 +260,5 @@ final class ScoreCommand implements Command {
 
     private static ObjectNode pair(ObjectNode o, float chosen, float rejected) {
         return o.put("reward_chosen", chosen).put("reward_rejected", rejected).put("margin", (double) chosen - rejected);
-    }
-
-    private static double sigmoid(double x) {
-        return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
     }
 }

@@ -1,6 +1,7 @@
 package brm.laplace;
 
 import brm.BrmException;
+import brm.reward.Logistic;
 
 import java.util.Locale;
 import java.util.Random;
@@ -30,7 +31,7 @@ public enum Fisher {
     float[] seeds(float[] rewards, Random random) {
         float[] seeds = new float[rewards.length];
         for (int i = 0; i < rewards.length / 2; i++) {
-            double p = 1 / (1 + Math.exp(-((double) rewards[2 * i] - rewards[2 * i + 1])));
+            double p = Logistic.sigmoid((double) rewards[2 * i] - rewards[2 * i + 1]);
             double seed = switch (this) {
                 case EXACT -> Math.sqrt(p * (1 - p));
                 case MC -> p - (random.nextDouble() < p ? 1 : 0);

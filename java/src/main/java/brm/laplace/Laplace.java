@@ -2,12 +2,14 @@ package brm.laplace;
 
 import brm.BrmException;
 import brm.backend.Tensor;
+import brm.batch.PreferencePairs;
 import brm.batch.PreferencePairs.Pair;
 import brm.io.Jsonl;
 import brm.lora.LoraAdapter;
 import brm.lora.PeftAdapter;
 import brm.reward.DifferentiableRewardModel;
 import brm.reward.DifferentiableRewardModel.Parameter;
+import brm.reward.Logistic;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import java.util.ArrayList;
@@ -61,8 +63,8 @@ public final class Laplace {
         double logLik = 0;
         for (int from = 0; from < pairs.size(); from += o.batchSize) {
             List<Pair> batch = pairs.subList(from, Math.min(pairs.size(), from + o.batchSize));
-            float[] rewards = model.forward(sequences(batch));
-            for (int i = 0; i < batch.size(); i++) logLik -= softplus(-((double) rewards[2 * i] - rewards[2 * i + 1]));
+            float[] rewards = model.forward(PreferencePairs.sequences(batch));
+            for (int i = 0; i < batch.size(); i++) logLik -= Logistic.softplus(-((double) rewards[2 * i] - rewards[2 * i + 1]));
             float[] seeds = o.fisher.seeds(rewards, random);
             if (head != null) head.add(model.backend(), scaledRows(model, seeds), 1f, headScratch);
             collector.batch(model.lastBatch());
@@ -127,29 +129,15 @@ public final class Laplace {
         Predictive predictive = new Predictive(model, new Posterior(layers, Jsonl.JSON.createObjectNode().put("include_head", o.includeHead)));
         for (int from = 0; from < eval.size(); from += o.batchSize) {
             List<Pair> batch = eval.subList(from, Math.min(eval.size(), from + o.batchSize));
-            Predictive.Batch b = predictive.score(sequences(batch), true);
+            Predictive.Batch b = predictive.score(PreferencePairs.sequences(batch), true);
             for (int i = 0; i < batch.size(); i++) {
                 double mu = (double) b.mean()[2 * i] - b.mean()[2 * i + 1];
                 for (int k = 0; k < deltas.length; k++)
-                    nll[k] += softplus(-mu / Math.sqrt(1 + Math.PI * predictive.pairVariance(i, deltas[k]) / 8));
+                    nll[k] += Logistic.softplus(-mu / Math.sqrt(1 + Math.PI * predictive.pairVariance(i, deltas[k]) / 8));
             }
         }
         int best = 0;
         for (int k = 1; k < deltas.length; k++) if (nll[k] < nll[best]) best = k;
         return deltas[best];
-    }
-
-    /** chosen, rejected, chosen, rejected, ... */
-    static List<int[]> sequences(List<Pair> pairs) {
-        List<int[]> seqs = new ArrayList<>();
-        for (Pair p : pairs) {
-            seqs.add(p.chosen());
-            seqs.add(p.rejected());
-        }
-        return seqs;
-    }
-
-    static double softplus(double x) {
-        return x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x));
     }
 }

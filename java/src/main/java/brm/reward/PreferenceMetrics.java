@@ -32,8 +32,8 @@ public record PreferenceMetrics(int pairs, double accuracy, double nll, double e
         for (int i = 0; i < n; i++) {
             double delta = logits[i];
             correct += delta > 0 ? 1 : delta == 0 ? 0.5 : 0;
-            nll += softplus(-delta);
-            double p = 1 / (1 + Math.exp(-delta));
+            nll += Logistic.softplus(-delta);
+            double p = Logistic.sigmoid(delta);
             for (int won = 1; won >= 0; won--) {
                 double q = won == 1 ? p : 1 - p;
                 int b = Math.min(BINS - 1, (int) (q * BINS));
@@ -46,10 +46,5 @@ public record PreferenceMetrics(int pairs, double accuracy, double nll, double e
         for (int b = 0; b < BINS; b++)
             if (count[b] > 0) ece += count[b] / (2.0 * n) * Math.abs(wins[b] / count[b] - probability[b] / count[b]);
         return new PreferenceMetrics(n, correct / n, nll / n, ece);
-    }
-
-    /** log(1 + e^x) without overflow. */
-    static double softplus(double x) {
-        return x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x));
     }
 }

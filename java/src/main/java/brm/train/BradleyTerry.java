@@ -1,5 +1,7 @@
 package brm.train;
 
+import brm.reward.Logistic;
+
 /**
  * The Bradley–Terry loss of a reward model on preference pairs, with the options of TRL's
  * RewardTrainer and Open-Assistant's reward models. For pair n with rewards c = r(chosen),
@@ -8,7 +10,6 @@ package brm.train;
  *   L   = (1/N)·Σ_n ℓ_n                                    (N: the pairs of one optimizer step)
  *   ∂ℓ_n/∂c = −σ(−(c − j − m_n)) + 2C·(c + j) + β·c
  *   ∂ℓ_n/∂j = +σ(−(c − j − m_n)) + 2C·(c + j) + β·j
- * −log σ(x) = softplus(−x) is evaluated without overflow.
  *
  * @param centerRewards C of --center-rewards (TRL's center_rewards_coefficient)
  * @param scoreL2       β of --score-l2
@@ -27,21 +28,12 @@ public record BradleyTerry(double centerRewards, double scoreL2) {
         double total = 0;
         for (int n = 0; n < rewards.length / 2; n++) {
             double c = rewards[2 * n], j = rewards[2 * n + 1], x = c - j - (margins == null ? 0 : margins[n]);
-            double loss = softplus(-x) + centerRewards * (c + j) * (c + j) + scoreL2 * 0.5 * (c * c + j * j);
-            double lose = sigmoid(-x), center = 2 * centerRewards * (c + j);
+            double loss = Logistic.softplus(-x) + centerRewards * (c + j) * (c + j) + scoreL2 * 0.5 * (c * c + j * j);
+            double lose = Logistic.sigmoid(-x), center = 2 * centerRewards * (c + j);
             dRewards[2 * n] = (float) (weight * (-lose + center + scoreL2 * c));
             dRewards[2 * n + 1] = (float) (weight * (lose + center + scoreL2 * j));
             total += weight * loss;
         }
         return total;
-    }
-
-    /** log(1 + e^x) without overflow. */
-    static double softplus(double x) {
-        return x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x));
-    }
-
-    static double sigmoid(double x) {
-        return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
     }
 }

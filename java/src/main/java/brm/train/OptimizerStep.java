@@ -1,5 +1,6 @@
 package brm.train;
 
+import brm.batch.PreferencePairs;
 import brm.batch.PreferencePairs.Pair;
 import brm.reward.DifferentiableRewardModel;
 import brm.reward.DifferentiableRewardModel.Parameter;
@@ -64,7 +65,7 @@ public final class OptimizerStep {
         for (int mb = 0; mb < pairs.size(); mb += batchSize) {
             List<Pair> batch = pairs.subList(mb, Math.min(pairs.size(), mb + batchSize));
             model.dropout(seed * 1_000_003L + step * 4099L + mb);
-            float[] rewards = model.forward(Trainer.sequences(batch));
+            float[] rewards = model.forward(PreferencePairs.sequences(batch));
             float[] margins = new float[batch.size()], dRewards = new float[rewards.length];
             for (int i = 0; i < margins.length; i++) margins[i] = batch.get(i).margin();
             double part = loss.lossAndGradient(rewards, margins, 1.0 / pairs.size(), dRewards);

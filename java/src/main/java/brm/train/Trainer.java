@@ -3,6 +3,7 @@ package brm.train;
 import brm.BrmException;
 import brm.backbone.Checkpoint;
 import brm.backbone.ModelConfig;
+import brm.batch.PreferencePairs;
 import brm.batch.PreferencePairs.Pair;
 import brm.io.AtomicFiles;
 import brm.io.Jsonl;
@@ -188,7 +189,7 @@ public final class Trainer {
         float[] chosen = new float[pairs.size()], rejected = new float[pairs.size()];
         for (int from = 0; from < pairs.size(); from += batchSize) {
             List<Pair> batch = pairs.subList(from, Math.min(pairs.size(), from + batchSize));
-            float[] r = model.forward(sequences(batch));
+            float[] r = model.forward(PreferencePairs.sequences(batch));
             for (int i = 0; i < batch.size(); i++) {
                 chosen[from + i] = r[2 * i];
                 rejected[from + i] = r[2 * i + 1];
@@ -210,16 +211,6 @@ public final class Trainer {
         List<Pair> train = new ArrayList<>(), eval = new ArrayList<>();
         for (int i = 0; i < pairs.size(); i++) (out[i] ? eval : train).add(pairs.get(i));
         return new Split(train, eval);
-    }
-
-    /** chosen, rejected, chosen, rejected, ... of the pairs. */
-    static List<int[]> sequences(List<Pair> batch) {
-        List<int[]> seqs = new ArrayList<>(2 * batch.size());
-        for (Pair p : batch) {
-            seqs.add(p.chosen());
-            seqs.add(p.rejected());
-        }
-        return seqs;
     }
 
     /** A permutation of [0, n) for epoch e, the same for the same seed. */

@@ -10,6 +10,7 @@ import brm.lora.LoraLayer;
 import brm.reward.DifferentiableRewardModel;
 import brm.reward.DifferentiableRewardModel.Parameter;
 import brm.reward.Fixtures;
+import brm.reward.Logistic;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -352,7 +353,7 @@ class LaplaceTest {
         for (Pair pair : pairs) {
             Predictive.Batch b = p.score(List.of(pair.chosen(), pair.rejected()), true);
             double mu = (double) b.mean()[0] - b.mean()[1], var = b.variance()[0] + b.variance()[1] - 2 * b.pairCovariance()[0];
-            nll += Laplace.softplus(-mu / Math.sqrt(1 + Math.PI * var / 8));
+            nll += Logistic.softplus(-mu / Math.sqrt(1 + Math.PI * var / 8));
         }
         return nll;
     }
