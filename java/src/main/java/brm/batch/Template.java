@@ -10,7 +10,8 @@ import java.nio.file.Path;
  * How a (prompt, response) pair becomes the text a reward model reads.
  * none: prompt + response as is. alpaca: AlpacaFarm's reward-model format, the Alpaca instruction
  * template around the prompt (the "with input" variant when the line has a non-empty "input") followed
- * directly by the response. FILE: a text file with {prompt}, {response} and optionally {input}.
+ * directly by the response. response: the response alone (a reward model that never sees the prompt).
+ * FILE: a text file with {response} and optionally {prompt} and {input}.
  */
 public record Template(String name, String text, String textWithInput) {
     static final String ALPACA = "Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n### Instruction:\n{prompt}\n\n### Response:{response}";
@@ -18,20 +19,23 @@ public record Template(String name, String text, String textWithInput) {
 
     public static final Template NONE = new Template("none", "{prompt}{response}", null);
 
+    public static final Template RESPONSE = new Template("response", "{response}", null);
+
     public static Template parse(String spec) {
         if (spec == null || spec.equals("none")) return NONE;
+        if (spec.equals("response")) return RESPONSE;
         if (spec.equals("alpaca")) return new Template("alpaca", ALPACA, ALPACA_INPUT);
         Path file = Path.of(spec);
         if (!Files.isRegularFile(file))
-            throw new BrmException("--template " + spec + ": not none, alpaca, or an existing template file");
+            throw new BrmException("--template " + spec + ": not none, alpaca, response, or an existing template file");
         String text;
         try {
             text = Files.readString(file);
         } catch (IOException e) {
             throw new BrmException(file + ": cannot read template: " + e.getMessage());
         }
-        if (!text.contains("{prompt}") || !text.contains("{response}"))
-            throw new BrmException(file + ": a template must contain {prompt} and {response}");
+        if (!text.contains("{response}"))
+            throw new BrmException(file + ": a template must contain {response}");
         return new Template(file.toString(), text, null);
     }
 

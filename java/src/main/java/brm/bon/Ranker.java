@@ -7,7 +7,9 @@ import java.util.List;
 
 /**
  * How a best-of-n policy scores a sample: {@code map} by the reward, {@code std:K} by reward − K·std,
- * {@code var:K} by reward − K·var (K = 0 ranks like map), {@code oracle} by the gold reward (the ceiling).
+ * {@code var:K} by reward − K·var (K = 0 ranks like map), {@code std-rel:K} and {@code var-rel:K} the same with
+ * the uncertainty relative to the prompt's pool (std_rel, var_rel of brm score --relative-by), {@code oracle}
+ * by the gold reward (the ceiling).
  * Over an ensemble's member rewards μ_m (M members): {@code mean} by mean_m μ_m, {@code wco} by min_m μ_m
  * (worst-case optimisation), {@code uwo:λ} by mean − λ·var_m(μ_m) (uncertainty-weighted, population
  * variance); with their Laplace variances σ²_m, the LA-ensemble's mixture moments μ = mean μ_m,
@@ -16,9 +18,9 @@ import java.util.List;
  * pool's mean, score −‖f − mean_pool f‖².
  */
 public record Ranker(String name, Kind kind, double k) {
-    public enum Kind { MAP, STD, VAR, ORACLE, MEAN, WCO, UWO, LA_STD, LA_VAR, TYPICALITY }
+    public enum Kind { MAP, STD, VAR, STD_REL, VAR_REL, ORACLE, MEAN, WCO, UWO, LA_STD, LA_VAR, TYPICALITY }
 
-    /** map, oracle, mean, wco, or std:K, var:K, uwo:K, la-std:K, la-var:K with K a finite number. */
+    /** map, oracle, mean, wco, typicality, or std:K, var:K, std-rel:K, var-rel:K, uwo:K, la-std:K, la-var:K with K a finite number. */
     public static Ranker parse(String spec) {
         String s = spec.strip();
         switch (s) {
@@ -33,12 +35,14 @@ public record Ranker(String name, Kind kind, double k) {
         Kind kind = colon < 0 ? null : switch (s.substring(0, colon)) {
             case "std" -> Kind.STD;
             case "var" -> Kind.VAR;
+            case "std-rel" -> Kind.STD_REL;
+            case "var-rel" -> Kind.VAR_REL;
             case "uwo" -> Kind.UWO;
             case "la-std" -> Kind.LA_STD;
             case "la-var" -> Kind.LA_VAR;
             default -> null;
         };
-        if (kind == null) throw new BrmException("unknown ranker '" + spec + "' (map, std:K, var:K, oracle, mean, wco, uwo:K, la-std:K, la-var:K, typicality)");
+        if (kind == null) throw new BrmException("unknown ranker '" + spec + "' (map, std:K, var:K, std-rel:K, var-rel:K, oracle, mean, wco, uwo:K, la-std:K, la-var:K, typicality)");
         try {
             double k = Double.parseDouble(s.substring(colon + 1));
             if (Double.isFinite(k)) return new Ranker(s, kind, k);
@@ -53,6 +57,8 @@ public record Ranker(String name, Kind kind, double k) {
         return switch (kind) {
             case STD -> "std";
             case VAR -> "var";
+            case STD_REL -> "std_rel";
+            case VAR_REL -> "var_rel";
             case MEAN, WCO, UWO -> "rewards";
             case LA_STD, LA_VAR -> "vars";
             case TYPICALITY -> "features";
@@ -88,6 +94,8 @@ public record Ranker(String name, Kind kind, double k) {
             case ORACLE -> s.gold();
             case STD -> s.reward() - k * need(s.std(), s, file);
             case VAR -> s.reward() - k * need(s.var(), s, file);
+            case STD_REL -> s.reward() - k * need(s.stdRel(), s, file);
+            case VAR_REL -> s.reward() - k * need(s.varRel(), s, file);
             case MEAN -> mean(members(s.members(), "rewards", s, file));
             case WCO -> Arrays.stream(members(s.members(), "rewards", s, file)).min().orElseThrow();
             case UWO -> {

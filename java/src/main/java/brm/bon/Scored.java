@@ -13,16 +13,16 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * A scored-samples file read into pools: lines {"prompt_id", "sample_id", "gold", "reward"[, "std"][, "var"]
+ * A scored-samples file read into pools: lines {"prompt_id", "sample_id", "gold", "reward"[, "std"][, "var"][, "std_rel"][, "var_rel"]
  * [, "rewards": [...]][, "vars": [...]]}, one pool per prompt id in order of first appearance. sample_id is
  * the integer sample index (ties in a ranker's score go by it); a (prompt_id, sample_id) pair may appear once.
  * "rewards" and "vars" are an ensemble's per-member rewards μ_m and Laplace variances σ²_m (same length);
  * "features" the proxy's feature vector of the sample (brm score --features).
  */
 public record Scored(String file, List<Pool> pools, boolean hasStd, boolean hasVar) {
-    /** One sample; std and var are NaN, members and memberVars null, where the line has none. */
-    public record Sample(int line, long index, double gold, double reward, double std, double var, double[] members, double[] memberVars,
-                         double[] features) {}
+    /** One sample; std, var, stdRel and varRel are NaN, members and memberVars null, where the line has none. */
+    public record Sample(int line, long index, double gold, double reward, double std, double var, double stdRel, double varRel,
+                         double[] members, double[] memberVars, double[] features) {}
 
     public record Pool(String promptId, List<Sample> samples) {}
 
@@ -47,7 +47,8 @@ public record Scored(String file, List<Pool> pools, boolean hasStd, boolean hasV
                 if (members != null && memberVars != null && members.length != memberVars.length)
                     throw new BrmException(where + ": \"rewards\" has " + members.length + " members but \"vars\" has " + memberVars.length);
                 Sample s = new Sample(l.number(), sample.longValue(), number(v, "gold", where, true),
-                        number(v, "reward", where, true), number(v, "std", where, false), number(v, "var", where, false), members, memberVars,
+                        number(v, "reward", where, true), number(v, "std", where, false), number(v, "var", where, false),
+                        number(v, "std_rel", where, false), number(v, "var_rel", where, false), members, memberVars,
                         numbers(v, "features", where));
                 hasStd |= !Double.isNaN(s.std());
                 hasVar |= !Double.isNaN(s.var());

@@ -45,7 +45,7 @@ final class Args {
 
     /** --template, --append-eos, --max-length, --truncate: how text lines become token ids. */
     static void addTextRules(Options o) {
-        o.addOption(value("template", "none|alpaca|FILE", "how prompt and response become text (default none: prompt + response)"));
+        o.addOption(value("template", "none|alpaca|response|FILE", "how prompt and response become text (default none: prompt + response; response: the response alone)"));
         o.addOption(flag("append-eos", "append the model's eos token to text lines"));
         o.addOption(value("max-length", "L", "longest sequence in tokens (default: the model's position limit)"));
         o.addOption(value("truncate", "left|right|error", "what to do with longer lines (default error)"));

@@ -14,7 +14,12 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.apache.commons.cli.CommandLine;
 import org.apache.commons.cli.Options;
 
+import java.io.BufferedInputStream;
+import java.io.BufferedOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.io.OutputStream;
 import java.nio.file.Path;
 import java.nio.file.Files;
@@ -49,7 +54,8 @@ final class ScoreCommand implements Command {
                 posterior only), "p_chosen" (σ(μ_Δ / sqrt(1 + π·var(Δ)/8)), σ(μ_Δ) without a posterior)}.
                 --relative-by FIELD (with a posterior) groups lines by that input field (e.g. prompt_id: a prompt's pool of
                 responses) and adds "var_rel"/"std_rel", the uncertainty of r(x) - r̄ with r̄ the pool's mean reward (the part of
-                σ every response to a prompt shares cancels); it reads the input twice. --penalty std_rel|var_rel penalise by it.
+                σ every response to a prompt shares cancels); the model runs once, the lines and their coefficients waiting in
+                temporary files until every group's mean is known. --penalty std_rel|var_rel penalise by it.
                 --keep-fields F1,F2 copies those input fields into the output lines (e.g. prompt_id,sample_id,gold for brm bon).
                 --ensemble DIR (the seed-* adapters of brm ensemble train) or ADIR1,ADIR2,... scores with every member: "rewards"
                 (one per member, in order), "vars" when every member has a posterior, and "reward" their mean. --features adds
@@ -102,7 +108,6 @@ final class ScoreCommand implements Command {
         }
         if (uncertain) {
             try (var model = BayesianRewardModel.open(session.modelDir(), adapterDir, Args.threads(line), head)) {
-                Map<String, Pool> pools = relativeBy == null ? null : pools(model, input, encoder, batchSize, keep, relativeBy);
                 Batches.Compute compute = (batch, outputs) -> {
                     Predictive.Batch b = model.score(batch, pairs);
                     float[][] f = features ? model.lastFeatures() : null;
@@ -118,15 +123,11 @@ final class ScoreCommand implements Command {
                         }
                         double var = b.variance()[i];
                         o.put("reward", b.mean()[i]).put("var", var).put("std", Math.sqrt(var));
-                        if (pools != null) {
-                            double rel = model.predictive().relativeVariance(i, pools.get(groupOf(o, relativeBy)).mean());
-                            o.put("var_rel", rel).put("std_rel", Math.sqrt(rel));
-                        }
-                        if (line.hasOption("k"))
-                            o.put("penalized", penalty.apply(b.mean()[i], penalty.relative() ? o.get("var_rel").asDouble() : var, k));
+                        if (line.hasOption("k") && !penalty.relative()) o.put("penalized", penalty.apply(b.mean()[i], var, k));
                     }
                 };
-                write(output, input, encoder, batchSize, pairs, keep, compute);
+                if (relativeBy == null) write(output, input, encoder, batchSize, pairs, keep, compute);
+                else relative(model, input, output, encoder, batchSize, keep, relativeBy, compute, line.hasOption("k") && penalty.relative() ? k : Double.NaN, penalty);
             }
             return;
         }
@@ -214,24 +215,76 @@ final class ScoreCommand implements Command {
         }
     }
 
-    /** First pass: each group's summed coefficients over the whole input. */
-    private static Map<String, Pool> pools(BayesianRewardModel model, Path input, LineEncoder encoder, int batchSize, List<String> keep, String field) {
+    /**
+     * --relative-by: one pass of the model writes the lines to a temporary file and each line's
+     * coefficients (float32) to another while summing them per group; a second pass, without the model,
+     * adds var_rel and std_rel (and the relative penalty when relativeK is not NaN) from the group means.
+     */
+    private static void relative(BayesianRewardModel model, Path input, Path output, LineEncoder encoder, int batchSize, List<String> keep,
+                                 String field, Batches.Compute compute, double relativeK, BayesianRewardModel.Penalty penalty) {
         Map<String, Pool> pools = new HashMap<>();
-        try (Jsonl.Reader reader = Jsonl.Reader.open(input)) {
-            Batches.run("score (pools)", reader, encoder, batchSize, keep, OutputStream.nullOutputStream(), (batch, outputs) -> {
-                model.score(batch, false);
-                for (int i = 0; i < outputs.size(); i++) {
-                    double[][] c = model.predictive().coefficients(i);
-                    Pool p = pools.computeIfAbsent(groupOf(outputs.get(i), field, input), g -> new Pool(zeros(c), new int[1]));
-                    for (int l = 0; l < c.length; l++)
-                        for (int j = 0; j < c[l].length; j++) p.sum[l][j] += c[l][j];
-                    p.count[0]++;
-                }
-            });
+        Path lines = null, coefficients = null;
+        try {
+            lines = Files.createTempFile("brm-score-", ".jsonl");
+            coefficients = Files.createTempFile("brm-score-", ".coefficients");
+            int[] shape = null;
+            try (Jsonl.Reader reader = Jsonl.Reader.open(input); OutputStream out = Files.newOutputStream(lines);
+                 DataOutputStream c = new DataOutputStream(new BufferedOutputStream(Files.newOutputStream(coefficients), 1 << 20))) {
+                int[][] shapeOut = new int[1][];
+                Batches.run("score", reader, encoder, batchSize, keep, out, (batch, outputs) -> {
+                    compute.fill(batch, outputs);
+                    for (int i = 0; i < outputs.size(); i++) {
+                        double[][] x = model.predictive().coefficients(i);
+                        Pool p = pools.computeIfAbsent(groupOf(outputs.get(i), field, input), g -> new Pool(zeros(x), new int[1]));
+                        if (shapeOut[0] == null) shapeOut[0] = Arrays.stream(x).mapToInt(v -> v.length).toArray();
+                        for (int l = 0; l < x.length; l++)
+                            for (int j = 0; j < x[l].length; j++) {
+                                p.sum[l][j] += x[l][j];
+                                writeFloat(c, x[l][j]);
+                            }
+                        p.count[0]++;
+                    }
+                });
+                shape = shapeOut[0];
+            }
+            Map<String, double[][]> means = new HashMap<>();
+            pools.forEach((g, p) -> means.put(g, p.mean()));
+            int[] dims = shape;
+            try (Jsonl.Reader reader = Jsonl.Reader.open(lines);
+                 DataInputStream c = new DataInputStream(new BufferedInputStream(Files.newInputStream(coefficients), 1 << 20))) {
+                AtomicFiles.write(output, out -> {
+                    for (Jsonl.Line l; (l = reader.next()) != null; ) {
+                        ObjectNode o = l.value();
+                        double[][] x = new double[dims.length][];
+                        for (int j = 0; j < dims.length; j++) {
+                            x[j] = new double[dims[j]];
+                            for (int i = 0; i < dims[j]; i++) x[j][i] = c.readFloat();
+                        }
+                        double rel = model.predictive().relativeVariance(x, means.get(groupOf(o, field)));
+                        o.put("var_rel", rel).put("std_rel", Math.sqrt(rel));
+                        if (!Double.isNaN(relativeK)) o.put("penalized", penalty.apply(o.get("reward").asDouble(), rel, relativeK));
+                        Jsonl.writeLine(out, o);
+                    }
+                });
+            }
         } catch (IOException e) {
             throw new BrmException(input + ": " + e.getMessage());
+        } finally {
+            for (Path p : new Path[] {lines, coefficients})
+                if (p != null) try {
+                    Files.deleteIfExists(p);
+                } catch (IOException ignored) {
+                    // a temporary file; the result is already written or the error already reported
+                }
         }
-        return pools;
+    }
+
+    private static void writeFloat(DataOutputStream out, double v) {
+        try {
+            out.writeFloat((float) v);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     private static double[][] zeros(double[][] like) {

@@ -102,29 +102,29 @@ public final class Predictive implements LoraContext.Probe {
     }
 
     /**
-     * var(r_s − r̄) for sequence s of the last batch, r̄ the mean reward of a pool whose mean coefficients
-     * (a mean of {@link #coefficients}) are given: the variance of s's reward relative to its pool, where
-     * the part of σ² every response to a prompt shares cancels.
+     * var(r_s − r̄) for a sequence with coefficients c ({@link #coefficients}, of any batch), r̄ the mean
+     * reward of a pool whose mean coefficients (a mean of {@link #coefficients}) are given: the variance of
+     * s's reward relative to its pool, where the part of σ² every response to a prompt shares cancels.
      */
-    public double relativeVariance(int s, double[][] poolMean) {
+    public double relativeVariance(double[][] c, double[][] poolMean) {
         double sum = 0;
-        for (int l = 0; l < coefficients[s].length; l++) {
-            Coefficients a = coefficients[s][l];
-            double[] m = poolMean[l];
-            int k = a.c.length;
-            double projected = 0;
+        List<LayerPosterior> layers = posterior.layers();
+        for (int l = 0; l < layers.size(); l++) {
+            double[] lambda = products.get(layers.get(l).key()), x = c[l], m = poolMean[l];
+            double delta = layers.get(l).delta(), projected = 0;
+            int k = lambda.length;
             for (int i = 0; i < k; i++) {
-                double d = a.c[i] - m[i];
-                sum += d * d / (a.lambda[i] + a.delta);
+                double d = x[i] - m[i];
+                sum += d * d / (lambda[i] + delta);
                 projected += d * d;
             }
-            if (a.j != null) {
+            if (x.length > k) {
                 double whole = 0;
-                for (int i = 0; i < a.j.length; i++) {
-                    double d = a.j[i] - m[k + i];
+                for (int i = k; i < x.length; i++) {
+                    double d = x[i] - m[i];
                     whole += d * d;
                 }
-                sum += (whole - projected) / a.delta;
+                sum += (whole - projected) / delta;
             }
         }
         return sum;

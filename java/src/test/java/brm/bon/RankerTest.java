@@ -31,7 +31,7 @@ class RankerTest {
         for (int trial = 0; trial < 20; trial++) {
             double[] members = draws(5), vars = draws(5);
             for (int i = 0; i < vars.length; i++) vars[i] = Math.abs(vars[i]);
-            Scored.Sample s = new Scored.Sample(1, 0, 0, members[0], Double.NaN, Double.NaN, members, vars, null);
+            Scored.Sample s = new Scored.Sample(1, 0, 0, members[0], Double.NaN, Double.NaN, Double.NaN, Double.NaN, members, vars, null);
             double mean = 0, min = Double.POSITIVE_INFINITY, meanVar = 0;
             for (int i = 0; i < 5; i++) {
                 mean += members[i] / 5;
@@ -50,9 +50,21 @@ class RankerTest {
     }
 
     @Test
+    void relativeRankersPenaliseByTheRelativeUncertainty() {
+        double mu = random.nextGaussian(), std = Math.abs(random.nextGaussian()), rel = Math.abs(random.nextGaussian()) + 0.1;
+        Scored.Sample s = new Scored.Sample(3, 0, 0, mu, std, std * std, rel, rel * rel, null, null, null);
+        assertEquals(mu - 1.5 * rel, Ranker.parse("std-rel:1.5").score(s, "f"), 1e-12);
+        assertEquals(mu - 3 * rel * rel, Ranker.parse("var-rel:3").score(s, "f"), 1e-12);
+        assertEquals(Ranker.parse("map").score(s, "f"), Ranker.parse("std-rel:0").score(s, "f"), 0.0, "k = 0 is MAP");
+        Scored.Sample plain = new Scored.Sample(4, 0, 0, mu, std, std * std, Double.NaN, Double.NaN, null, null, null);
+        BrmException e = assertThrows(BrmException.class, () -> Ranker.parse("var-rel:1").score(plain, "s.jsonl"));
+        assertTrue(e.getMessage().contains("s.jsonl:4") && e.getMessage().contains("var_rel"), e.getMessage());
+    }
+
+    @Test
     void oneMemberLaEnsembleIsLaplace() {
         double mu = random.nextGaussian(), var = Math.abs(random.nextGaussian());
-        Scored.Sample s = new Scored.Sample(1, 0, 0, mu, Math.sqrt(var), var, new double[] {mu}, new double[] {var}, null);
+        Scored.Sample s = new Scored.Sample(1, 0, 0, mu, Math.sqrt(var), var, Double.NaN, Double.NaN, new double[] {mu}, new double[] {var}, null);
         assertEquals(Ranker.parse("std:1.5").score(s, "f"), Ranker.parse("la-std:1.5").score(s, "f"), 1e-12);
         assertEquals(Ranker.parse("var:3").score(s, "f"), Ranker.parse("la-var:3").score(s, "f"), 1e-12);
     }
@@ -78,23 +90,23 @@ class RankerTest {
     void typicalityPrefersThePoolMean() {
         double[][] f = {{1, 0}, {0, 1}, {0.5, 0.5}, {3, 3}};
         List<Scored.Sample> pool = new ArrayList<>();
-        for (int i = 0; i < f.length; i++) pool.add(new Scored.Sample(i + 1, i, 0, 0, Double.NaN, Double.NaN, null, null, f[i]));
+        for (int i = 0; i < f.length; i++) pool.add(new Scored.Sample(i + 1, i, 0, 0, Double.NaN, Double.NaN, Double.NaN, Double.NaN, null, null, f[i]));
         double[] s = Ranker.parse("typicality").scores(pool, "f");
         double[] mean = {1.125, 1.125};
         for (int i = 0; i < f.length; i++)
             assertEquals(-((f[i][0] - mean[0]) * (f[i][0] - mean[0]) + (f[i][1] - mean[1]) * (f[i][1] - mean[1])), s[i], 1e-12);
         assertTrue(s[2] > s[0] && s[2] > s[1] && s[0] > s[3]);
-        List<Scored.Sample> missing = List.of(new Scored.Sample(9, 0, 0, 0, Double.NaN, Double.NaN, null, null, null));
+        List<Scored.Sample> missing = List.of(new Scored.Sample(9, 0, 0, 0, Double.NaN, Double.NaN, Double.NaN, Double.NaN, null, null, null));
         var e = assertThrows(BrmException.class, () -> Ranker.parse("typicality").scores(missing, "scored.jsonl"));
         assertTrue(e.getMessage().contains("scored.jsonl:9: missing field \"features\""), e.getMessage());
     }
 
     @Test
     void missingMembersAreNamed() {
-        Scored.Sample s = new Scored.Sample(7, 0, 0, 1, Double.NaN, Double.NaN, null, null, null);
+        Scored.Sample s = new Scored.Sample(7, 0, 0, 1, Double.NaN, Double.NaN, Double.NaN, Double.NaN, null, null, null);
         var e = assertThrows(BrmException.class, () -> Ranker.parse("uwo:1").score(s, "scored.jsonl"));
         assertTrue(e.getMessage().equals("scored.jsonl:7: missing field \"rewards\" (needed by ranker uwo:1)"), e.getMessage());
-        Scored.Sample noVars = new Scored.Sample(8, 0, 0, 1, Double.NaN, Double.NaN, new double[] {1, 2}, null, null);
+        Scored.Sample noVars = new Scored.Sample(8, 0, 0, 1, Double.NaN, Double.NaN, Double.NaN, Double.NaN, new double[] {1, 2}, null, null);
         var v = assertThrows(BrmException.class, () -> Ranker.parse("la-var:1").score(noVars, "scored.jsonl"));
         assertTrue(v.getMessage().contains(":8: missing field \"vars\""), v.getMessage());
         assertThrows(BrmException.class, () -> Ranker.parse("uwo:x"));
