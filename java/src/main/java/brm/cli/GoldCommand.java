@@ -30,13 +30,14 @@ final class GoldCommand implements Command {
     @Override
     public String details() {
         return """
-                Input lines need "prompt" and "response" (brm generate's lines); each is written back, every field kept and
-                in order, with "gold", "gold_sentiment" and "gold_relevance" added (replaced where present). With e(t) the
-                encoder's L2-normalised sentence embedding (pooling from its config.json: bge-small-en-v1.5 uses CLS):
+                Input lines need "prompt" and "response" (brm generate's lines); each is written back in order,
+                every field kept, with "gold", "gold_sentiment" and "gold_relevance" added (replaced where present).
+                With e(t) the encoder's L2-normalised sentence embedding (pooling from its config.json; bge: CLS):
                   gold_sentiment = cos(e(response), e(positive)) - cos(e(response), e(negative))
                   gold_relevance = cos(e(response), e(prompt))
                   gold           = sentiment-weight * gold_sentiment + relevance-weight * gold_relevance
-                Texts longer than the encoder's position limit are cut on the right. Each distinct prompt is embedded once.
+                Texts longer than the encoder's position limit are cut on the right. Each distinct prompt is
+                embedded once.
                 """ + "Default --positive: \"" + EmbeddingGold.POSITIVE + "\"\nDefault --negative: \"" + EmbeddingGold.NEGATIVE + "\"";
     }
 
