@@ -2,13 +2,17 @@ package brm.cli;
 
 import brm.BrmException;
 import brm.bon.Curves;
+import brm.bon.CurvesPlot;
 import brm.bon.Ranker;
 import brm.bon.Scored;
 import brm.io.AtomicFiles;
 import org.apache.commons.cli.CommandLine;
 import org.apache.commons.cli.Options;
 
+import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -51,11 +55,16 @@ final class BonCommand implements Command {
         o.addOption(Args.value("rankers", "LIST", "comma-separated rankers (default: map, std:1 and var:1 when the input has std/var, oracle)"));
         o.addOption(Args.required("output", "curves.csv", "the curves as CSV (written atomically; - for standard output)"));
         o.addOption(Args.value("report", "report.md", "also write a Markdown report: settings and table"));
+        o.addOption(Args.value("report-notes", "NOTES.md", "Markdown to include in the report after its settings (a caller's settings, stage timings)"));
+        o.addOption(Args.value("plot", "curves.png", "also draw the curves as a PNG: gold ± s.e. and proxy against KL, one line per ranker"));
         return o;
     }
 
     @Override
     public void run(CommandLine line) {
+        Path report = Args.path(line, "report"), notesFile = Args.path(line, "report-notes"), plot = Args.path(line, "plot");
+        if (notesFile != null && report == null) throw new UsageException("--report-notes needs --report");
+        String notes = notesFile == null ? "" : read(notesFile);
         int[] grid = grid(line.getOptionValue("n-grid"));
         List<Ranker> requested = line.hasOption("rankers") ? rankers(line.getOptionValue("rankers")) : null;
         Scored scored = Scored.read(Args.path(line, "input"));
@@ -66,9 +75,10 @@ final class BonCommand implements Command {
             csv.append(r.ranker()).append(',').append(r.n()).append(',').append(r.kl()).append(',').append(r.gold())
                     .append(',').append(r.goldSe()).append(',').append(r.proxy()).append('\n');
         AtomicFiles.write(Args.path(line, "output"), out -> out.write(csv.toString().getBytes(StandardCharsets.UTF_8)));
-        Path report = Args.path(line, "report");
+        if (plot != null) CurvesPlot.write(plot, rows, "Best-of-n: gold reward against KL (" + scored.pools().size() + " prompts)");
         if (report != null) {
-            String md = report(scored, rankers, grid, rows);
+            String md = report(scored, rankers, grid, rows, notes,
+                    plot == null ? null : report.toAbsolutePath().getParent().relativize(plot.toAbsolutePath()));
             AtomicFiles.write(report, out -> out.write(md.getBytes(StandardCharsets.UTF_8)));
         }
         int largest = grid[grid.length - 1];
@@ -108,7 +118,18 @@ final class BonCommand implements Command {
         return names.stream().map(Ranker::parse).toList();
     }
 
-    private static String report(Scored scored, List<Ranker> rankers, int[] grid, List<Curves.Row> rows) {
+    private static String read(Path notes) {
+        try {
+            return Files.readString(notes, StandardCharsets.UTF_8);
+        } catch (NoSuchFileException e) {
+            throw new BrmException(notes + ": no such file");
+        } catch (IOException e) {
+            throw new BrmException(notes + ": cannot read: " + e.getMessage(), e);
+        }
+    }
+
+    /** Settings, the caller's notes, the plot (relative to the report) where drawn, then the table. */
+    private static String report(Scored scored, List<Ranker> rankers, int[] grid, List<Curves.Row> rows, String notes, Path plot) {
         var sizes = scored.pools().stream().mapToInt(p -> p.samples().size()).summaryStatistics();
         StringBuilder b = new StringBuilder("# Best-of-n\n\n");
         b.append("- input: `").append(scored.file()).append("`\n");
@@ -118,6 +139,8 @@ final class BonCommand implements Command {
         b.append("- rankers: ").append(rankers.stream().map(Ranker::name).collect(Collectors.joining(", "))).append('\n');
         b.append("- estimator: R(n) = Σ_{i=n}^{N} C(i−1,n−1)/C(N,n)·g_(i) over each pool sorted by the ranker; KL(n) = log n − (n−1)/n;")
                 .append(" gold ± standard error over prompts; proxy = the same estimator on the ranker's scores\n\n");
+        if (!notes.isBlank()) b.append(notes.strip()).append("\n\n");
+        if (plot != null) b.append("![best-of-n curves](").append(plot.toString().replace('\\', '/')).append(")\n\n");
         b.append("| ranker | n | KL | gold | gold s.e. | proxy |\n|---|---:|---:|---:|---:|---:|\n");
         for (Curves.Row r : rows)
             b.append(String.format(Locale.ROOT, "| %s | %d | %.4f | %.4f | %.4f | %.4f |%n", r.ranker(), r.n(), r.kl(), r.gold(), r.goldSe(), r.proxy()));

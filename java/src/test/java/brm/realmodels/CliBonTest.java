@@ -1,18 +1,25 @@
 package brm.realmodels;
 
+import brm.bon.CurvesPlot;
 import brm.imports.llama2c.Llama2cImporter;
 import brm.io.DataFolder;
 import brm.io.Jsonl;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import javax.imageio.ImageIO;
+import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.Random;
+import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -20,7 +27,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * brm bon on a small hand-made scored file whose curves are worked out by hand below, and its bad input: exit 1 with
- * one stderr line naming the file and line (or prompt), no output; bad usage exit 2.
+ * one stderr line naming the file and line (or prompt), no output; bad usage exit 2. --plot: a PNG of the set size that
+ * decodes and shows every ranker's colour; --report-notes: the caller's Markdown in the report.
  */
 class CliBonTest {
     // prompt "a" (N = 3) and prompt 7 (N = 4)
@@ -55,6 +63,47 @@ class CliBonTest {
         String report = Files.readString(md);
         assertTrue(report.contains("- prompts: 2, samples: 7, pool size: 3–4"), report);
         assertTrue(report.contains("| oracle | 3 | 0.4319 | 3.2500 | 0.2500 | 3.2500 |"), report);
+    }
+
+    @Test
+    void plotAndReportNotes() throws IOException {
+        Random random = new Random(11);
+        List<String> lines = new ArrayList<>();
+        for (int p = 0; p < 9; p++)
+            for (int s = 0; s < 13; s++) {
+                double gold = random.nextGaussian(), reward = gold + random.nextGaussian(), std = 0.1 + random.nextDouble();
+                lines.add(String.format(Locale.ROOT, "{\"prompt_id\": %d, \"sample_id\": %d, \"gold\": %.6f, \"reward\": %.6f, \"std\": %.6f}",
+                        p, s, gold, reward, std));
+            }
+        Path in = write(lines), csv = tmp.resolve("curves.csv"), md = tmp.resolve("out/report.md"), png = tmp.resolve("out/plots/curves.png");
+        Path notes = tmp.resolve("notes.md");
+        Files.writeString(notes, "## Demo settings\n\n- samples per prompt: 13\n- stage gold: 4.2 s\n");
+        Cli.Result r = Cli.run("bon", "--input", in.toString(), "--n-grid", "1,2,3,5,8,13", "--rankers", "map,std:1,oracle",
+                "--output", csv.toString(), "--report", md.toString(), "--report-notes", notes.toString(), "--plot", png.toString());
+        assertEquals(0, r.status(), r.err());
+        BufferedImage image = ImageIO.read(png.toFile());
+        assertEquals(CurvesPlot.WIDTH, image.getWidth());
+        assertEquals(CurvesPlot.HEIGHT, image.getHeight());
+        Set<Integer> colours = new HashSet<>();
+        for (int y = 0; y < image.getHeight(); y++)
+            for (int x = 0; x < image.getWidth(); x++) colours.add(image.getRGB(x, y) & 0xffffff);
+        assertTrue(colours.size() > 100, "a drawing, not a blank image: " + colours.size() + " colours");
+        for (int rgb : new int[] {0x1f77b4, 0xd62728, 0x2ca02c})
+            assertTrue(colours.contains(rgb), "each ranker's line colour is drawn: " + Integer.toHexString(rgb));
+        String report = Files.readString(md);
+        assertTrue(report.contains("- samples per prompt: 13\n- stage gold: 4.2 s\n\n![best-of-n curves](plots/curves.png)\n\n| ranker |"), report);
+        try (var files = Files.list(png.getParent())) {
+            assertEquals(List.of(png), files.toList(), "written atomically: no temporary file left");
+        }
+
+        Cli.Result noReport = Cli.run("bon", "--input", in.toString(), "--n-grid", "1", "--output", csv.toString(), "--report-notes", notes.toString());
+        assertEquals(2, noReport.status(), noReport.err());
+        Path fresh = tmp.resolve("fresh.csv");
+        Cli.Result noNotes = Cli.run("bon", "--input", in.toString(), "--n-grid", "1", "--output", fresh.toString(), "--report", md.toString(),
+                "--report-notes", tmp.resolve("missing.md").toString());
+        assertEquals(1, noNotes.status(), noNotes.err());
+        assertEquals("brm bon: " + tmp.resolve("missing.md") + ": no such file", noNotes.err().strip());
+        assertFalse(Files.exists(fresh));
     }
 
     @Test
