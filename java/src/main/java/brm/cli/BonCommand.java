@@ -2,10 +2,9 @@ package brm.cli;
 
 import brm.BrmException;
 import brm.bon.Curves;
-import brm.bon.CurvesPlot;
+import brm.bon.BonReport;
 import brm.bon.Ranker;
 import brm.bon.Scored;
-import brm.io.AtomicFiles;
 import org.apache.commons.cli.CommandLine;
 import org.apache.commons.cli.Options;
 
@@ -18,7 +17,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
-import java.util.stream.Collectors;
 
 /** brm bon: best-of-n gold and proxy curves of several rankers over scored sample pools. */
 final class BonCommand implements Command {
@@ -70,17 +68,8 @@ final class BonCommand implements Command {
         Scored scored = Scored.read(Args.path(line, "input"));
         List<Ranker> rankers = requested != null ? requested : defaults(scored);
         List<Curves.Row> rows = Curves.of(scored, rankers, grid);
-        StringBuilder csv = new StringBuilder("ranker,n,kl,gold,gold_se,proxy\n");
-        for (Curves.Row r : rows)
-            csv.append(r.ranker()).append(',').append(r.n()).append(',').append(r.kl()).append(',').append(r.gold())
-                    .append(',').append(r.goldSe()).append(',').append(r.proxy()).append('\n');
-        AtomicFiles.write(Args.path(line, "output"), out -> out.write(csv.toString().getBytes(StandardCharsets.UTF_8)));
-        if (plot != null) CurvesPlot.write(plot, rows, "Best-of-n: gold reward against KL (" + scored.pools().size() + " prompts)");
-        if (report != null) {
-            String md = report(scored, rankers, grid, rows, notes,
-                    plot == null ? null : report.toAbsolutePath().getParent().relativize(plot.toAbsolutePath()));
-            AtomicFiles.write(report, out -> out.write(md.getBytes(StandardCharsets.UTF_8)));
-        }
+        BonReport.write(Args.path(line, "output"), plot, report, "Best-of-n: gold reward against KL (" + scored.pools().size() + " prompts)",
+                List.of(new BonReport.Input(scored, rankers)), grid, rows, notes);
         int largest = grid[grid.length - 1];
         for (Curves.Row r : rows)
             if (r.n() == largest) System.err.printf(Locale.ROOT, "%-12s n=%d  gold %.4f ± %.4f  proxy %.4f%n", r.ranker(), r.n(), r.gold(), r.goldSe(), r.proxy());
@@ -126,24 +115,5 @@ final class BonCommand implements Command {
         } catch (IOException e) {
             throw new BrmException(notes + ": cannot read: " + e.getMessage(), e);
         }
-    }
-
-    /** Settings, the caller's notes, the plot (relative to the report) where drawn, then the table. */
-    private static String report(Scored scored, List<Ranker> rankers, int[] grid, List<Curves.Row> rows, String notes, Path plot) {
-        var sizes = scored.pools().stream().mapToInt(p -> p.samples().size()).summaryStatistics();
-        StringBuilder b = new StringBuilder("# Best-of-n\n\n");
-        b.append("- input: `").append(scored.file()).append("`\n");
-        b.append("- prompts: ").append(scored.pools().size()).append(", samples: ").append(sizes.getSum())
-                .append(", pool size: ").append(sizes.getMin() == sizes.getMax() ? String.valueOf(sizes.getMin()) : sizes.getMin() + "–" + sizes.getMax()).append('\n');
-        b.append("- n grid: ").append(Arrays.stream(grid).mapToObj(String::valueOf).collect(Collectors.joining(", "))).append('\n');
-        b.append("- rankers: ").append(rankers.stream().map(Ranker::name).collect(Collectors.joining(", "))).append('\n');
-        b.append("- estimator: R(n) = Σ_{i=n}^{N} C(i−1,n−1)/C(N,n)·g_(i) over each pool sorted by the ranker; KL(n) = log n − (n−1)/n;")
-                .append(" gold ± standard error over prompts; proxy = the same estimator on the ranker's scores\n\n");
-        if (!notes.isBlank()) b.append(notes.strip()).append("\n\n");
-        if (plot != null) b.append("![best-of-n curves](").append(plot.toString().replace('\\', '/')).append(")\n\n");
-        b.append("| ranker | n | KL | gold | gold s.e. | proxy |\n|---|---:|---:|---:|---:|---:|\n");
-        for (Curves.Row r : rows)
-            b.append(String.format(Locale.ROOT, "| %s | %d | %.4f | %.4f | %.4f | %.4f |%n", r.ranker(), r.n(), r.kl(), r.gold(), r.goldSe(), r.proxy()));
-        return b.toString();
     }
 }

@@ -61,7 +61,7 @@ class CliBonTest {
         row(lines.get(4), "std:1", 3, Math.log(3) - 2.0 / 3, (1 + 3) / 2.0, 1, (0.4 + 0.75 * 0.7 + 0.25 * 0.1) / 2);
         row(lines.get(6), "oracle", 3, Math.log(3) - 2.0 / 3, (3 + 3.5) / 2, 0.25, (3 + 3.5) / 2);
         String report = Files.readString(md);
-        assertTrue(report.contains("- prompts: 2, samples: 7, pool size: 3–4"), report);
+        assertTrue(report.contains(": 2 pools, 7 samples, pool size 3–4; rankers: "), report);
         assertTrue(report.contains("| oracle | 3 | 0.4319 | 3.2500 | 0.2500 | 3.2500 |"), report);
     }
 
