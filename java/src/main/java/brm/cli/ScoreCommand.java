@@ -134,10 +134,11 @@ final class ScoreCommand implements Command {
         boolean posterior = adapter != null && !line.hasOption("no-uncertainty") && Posterior.exists(adapter);
         if (line.hasOption("k") && !posterior)
             throw new UsageException("--k and --relative-by need an adapter with a posterior (brm laplace) and no --no-uncertainty");
+        double k = line.hasOption("k") ? Args.number(line, "k", 0, 0, false) : Double.NaN;
         return new ScoreSpec(line.getOptionValue("model"), adapter == null ? null : adapter.toString(), posterior,
-                line.hasOption("k") ? Args.number(line, "k", 0, 0, false) : Double.NaN, BayesianRewardModel.Penalty.parse(line.getOptionValue("penalty", "std")), Args.positiveInt(line, "batch-size", 16),
-                Args.positiveInt(line, "threads", threads), line.getOptionValue("template"), line.hasOption("append-eos"), Args.positiveInt(line, "max-length", 0),
-                Args.truncation(line), Args.optionalLong(line, "init-head"));
+                k, BayesianRewardModel.Penalty.parse(line.getOptionValue("penalty", "std")), Args.positiveInt(line, "batch-size", 16),
+                Args.positiveInt(line, "threads", threads), line.getOptionValue("template"), line.hasOption("append-eos"),
+                Args.positiveInt(line, "max-length", 0), Args.truncation(line), Args.optionalLong(line, "init-head"));
     }
 
     /** The member adapters: DIR's seed-* folders (by seed), or a comma-separated list. */

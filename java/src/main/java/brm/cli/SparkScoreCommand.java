@@ -25,13 +25,14 @@ final class SparkScoreCommand implements Command {
     @Override
     public String details() {
         return """
-                The input (JSONL when its path ends in .jsonl or .json, else Parquet) has prompt/response[/input] or input_ids
-                columns (and any others, kept); the output (a Spark output directory) adds "reward" and, with a posterior, "var",
-                "std" and with --k "penalized": the numbers brm score writes, in each partition's row order. Each executor JVM
-                loads the model once and scores batches of --batch-size rows; --threads defaults to all of the executor's cores.
-                A row that cannot be scored fails the job naming its id (its "id" column, else partition and row), or with
-                --on-error skip is written with a null reward and the reason in an "error" column. Run through spark-submit
-                (README), --master is the one spark-submit sets. Needs the spark module: %s""".formatted(BUILD);
+                The input (JSONL when its path ends in .jsonl or .json, else Parquet) has prompt/response
+                [/input] or input_ids columns (others are kept); the output, a Spark output directory, adds
+                "reward" and with a posterior "var", "std" and with --k "penalized": the numbers brm score
+                writes, in each partition's row order. Each executor JVM loads the model once and scores
+                batches of --batch-size rows; --threads defaults to all of the executor's cores. A row that
+                cannot be scored fails the job naming its id, or with --on-error skip is written with a null
+                reward and the reason in an "error" column. Under spark-submit (README) --master is its own.
+                Needs the spark module: %s""".formatted(BUILD);
     }
 
     @Override

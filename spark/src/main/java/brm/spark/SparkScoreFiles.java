@@ -7,10 +7,14 @@ import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
+
 /**
  * brm spark-score's engine (found by brm.cli through META-INF/services): a session on the master, the
- * input read as JSONL or Parquet, {@link BrmSpark#score} and the output written. A local master binds
- * to the loopback address only; a session that was already running is used and left running.
+ * input read as JSONL or Parquet, {@link BrmSpark#score} and the output written. Executors get brm's JVM
+ * options added to spark-submit's; a local master binds to the loopback address only; a session that
+ * was already running is used and left running.
  */
 public final class SparkScoreFiles implements SparkScoring {
     /** What every brm JVM needs: the Vector API and native access (FFM); executors must run JDK 25. */
@@ -20,8 +24,13 @@ public final class SparkScoreFiles implements SparkScoring {
     public void run(String master, String input, String output, String format, ScoreSpec spec, boolean skipErrors) {
         String inputFormat = input.endsWith(".jsonl") || input.endsWith(".json") ? "json" : "parquet";
         boolean owned = SparkSession.getDefaultSession().isEmpty();
-        var builder = SparkSession.builder().appName("brm spark-score").master(master)
-                .config("spark.executor.extraJavaOptions", BRM_JVM_OPTIONS);
+        String executorOptions = System.getProperty("spark.executor.extraJavaOptions", "");
+        var builder = SparkSession.builder().appName("brm spark-score").master(master);
+        if (!executorOptions.contains("jdk.incubator.vector"))
+            builder.config("spark.executor.extraJavaOptions", (executorOptions + " " + BRM_JVM_OPTIONS).strip());
+        Path shaded = Path.of(System.getProperty("brm.home", "."), "spark/target/brm-spark-all.jar");
+        if (!master.startsWith("local") && System.getProperty("spark.jars") == null && Files.exists(shaded))
+            builder.config("spark.jars", shaded.toString()); // the brm launcher's driver: executors get brm from the shaded jar
         if (master.startsWith("local")) builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1").config("spark.ui.enabled", false);
         SparkSession spark = builder.getOrCreate();
         long start = System.nanoTime();
