@@ -31,8 +31,11 @@ public final class LineEncoder {
     }
 
     public int[] encode(Jsonl.Line line, String source) {
-        String where = source + ":" + line.number();
-        JsonNode v = line.value();
+        return encode(line.value(), source + ":" + line.number());
+    }
+
+    /** One record's ids; {@code where} names it in errors (a file and line, or brm spark-score's row id). */
+    public int[] encode(JsonNode v, String where) {
         if (v.has("input_ids")) {
             if (v.has("prompt") || v.has("response"))
                 throw new BrmException(where + ": has both input_ids and prompt/response; give one or the other");

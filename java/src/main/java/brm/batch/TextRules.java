@@ -1,8 +1,10 @@
 package brm.batch;
 
 import brm.BrmException;
+import brm.backbone.ModelConfig;
 import brm.tokenize.Tokenizer;
 
+import java.nio.file.Path;
 import java.util.Arrays;
 
 /**
@@ -22,6 +24,18 @@ public record TextRules(Template template, boolean appendEos, int maxLength, Tru
     public TextRules {
         if (maxLength < 1) throw new BrmException("--max-length must be at least 1, got " + maxLength);
         if (appendEos && eosId < 0) throw new BrmException("--append-eos: the model defines no eos_token_id");
+    }
+
+    /**
+     * The rules for the model in dir: maxLength 0 means the model's position limit, and a larger one
+     * than the limit is refused (brm score, brm spark-score and the other commands read the same options).
+     */
+    public static TextRules forModel(Path dir, ModelConfig config, Template template, boolean appendEos, int maxLength, Truncation truncation) {
+        int limit = config.maxPositionEmbeddings();
+        if (maxLength > limit)
+            throw new BrmException("--max-length " + maxLength + " exceeds the model's limit of " + limit + " positions (" + dir.resolve("config.json") + ")");
+        return new TextRules(template, appendEos, maxLength == 0 ? limit : maxLength, truncation,
+                config.tokens().eos().isEmpty() ? -1 : config.tokens().eos().getFirst());
     }
 
     /** The special tokens a tokenizer's post-processor puts around a single sequence. */

@@ -25,7 +25,7 @@ public final class Main {
 
     static Map<String, Command> commands() {
         Map<String, Command> map = new LinkedHashMap<>();
-        for (Command c : List.of(new ScoreCommand(), new EvalPrefsCommand(), new TrainCommand(), new EnsembleCommand(), new LaplaceCommand(), new LabelCommand(), new BonCommand(), new GoldCommand(), new EmbedCommand(), new TokenizeCommand(), new LogitsCommand(), new ImportCommand(), new DemoCommand()))
+        for (Command c : List.of(new ScoreCommand(), new SparkScoreCommand(), new EvalPrefsCommand(), new TrainCommand(), new EnsembleCommand(), new LaplaceCommand(), new LabelCommand(), new BonCommand(), new GoldCommand(), new EmbedCommand(), new TokenizeCommand(), new LogitsCommand(), new ImportCommand(), new DemoCommand()))
             map.put(c.name(), c);
         return map;
     }
@@ -91,7 +91,7 @@ public final class Main {
 
     private static void printOverview(Map<String, Command> commands) {
         StringBuilder b = new StringBuilder("usage: brm <command> [options]   (brm <command> --help for its options)\n\ncommands:\n");
-        commands.values().forEach(c -> b.append(String.format("  %-10s %s%n", c.name(), c.summary())));
+        commands.values().forEach(c -> b.append(String.format("  %-11s %s%n", c.name(), c.summary())));
         System.out.print(b);
     }
 

@@ -23,13 +23,8 @@ record ModelSession(Path modelDir, ModelConfig config, TextRules rules) {
         Path dir = Args.path(line, option);
         if (!Files.isDirectory(dir)) throw new BrmException(dir + ": no such model directory");
         ModelConfig config = ModelConfig.read(dir);
-        int limit = config.maxPositionEmbeddings();
-        int maxLength = Args.positiveInt(line, "max-length", limit);
-        if (maxLength > limit)
-            throw new BrmException("--max-length " + maxLength + " exceeds the model's limit of " + limit + " positions (" + dir.resolve("config.json") + ")");
-        TextRules rules = new TextRules(Template.parse(line.getOptionValue("template")), line.hasOption("append-eos"),
-                maxLength, Args.truncation(line),
-                config.tokens().eos().isEmpty() ? -1 : config.tokens().eos().getFirst());
+        TextRules rules = TextRules.forModel(dir, config, Template.parse(line.getOptionValue("template")), line.hasOption("append-eos"),
+                Args.positiveInt(line, "max-length", 0), Args.truncation(line));
         return new ModelSession(dir, config, rules);
     }
 

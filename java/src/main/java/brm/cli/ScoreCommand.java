@@ -9,7 +9,8 @@ import brm.laplace.Posterior;
 import brm.laplace.Predictive;
 import brm.lora.PeftAdapter;
 import brm.reward.Logistic;
-import brm.reward.RewardModel;
+import brm.score.ScoreSpec;
+import brm.score.Scorer;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.apache.commons.cli.CommandLine;
 import org.apache.commons.cli.Options;
@@ -29,7 +30,6 @@ import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.OptionalLong;
 
 /** brm score: one reward per input line, with the Laplace posterior's uncertainty when the adapter has one. */
 final class ScoreCommand implements Command {
@@ -80,69 +80,68 @@ final class ScoreCommand implements Command {
 
     @Override
     public void run(CommandLine line) {
-        ModelSession session = ModelSession.open(line);
-        Path input = Args.path(line, "input"), output = Args.path(line, "output"), adapterDir = Args.path(line, "adapter");
-        int batchSize = Args.positiveInt(line, "batch-size", 16);
+        ScoreSpec spec = spec(line, Runtime.getRuntime().availableProcessors());
+        Path input = Args.path(line, "input"), output = Args.path(line, "output");
         boolean pairs = line.hasOption("pairs");
-        Long initHead = Args.optionalLong(line, "init-head");
-        OptionalLong head = initHead == null ? OptionalLong.empty() : OptionalLong.of(initHead);
-        boolean uncertain = adapterDir != null && !line.hasOption("no-uncertainty") && Posterior.exists(adapterDir);
-        if ((line.hasOption("k") || line.hasOption("relative-by")) && !uncertain)
-            throw new UsageException("--k and --relative-by need an adapter with a posterior (brm laplace) and no --no-uncertainty");
         String relativeBy = line.getOptionValue("relative-by");
+        if (relativeBy != null && !spec.posterior())
+            throw new UsageException("--k and --relative-by need an adapter with a posterior (brm laplace) and no --no-uncertainty");
         if (relativeBy != null && pairs) throw new UsageException("--relative-by scores single responses, not --pairs");
-        double k = Args.number(line, "k", 0, 0, false);
-        BayesianRewardModel.Penalty penalty = BayesianRewardModel.Penalty.parse(line.getOptionValue("penalty", "std"));
-        if (penalty.relative() && relativeBy == null) throw new UsageException("--penalty " + line.getOptionValue("penalty") + " needs --relative-by");
+        if (spec.penalty().relative() && relativeBy == null) throw new UsageException("--penalty " + line.getOptionValue("penalty") + " needs --relative-by");
         List<String> keep = new ArrayList<>();
         if (line.hasOption("keep-fields")) for (String f : line.getOptionValue("keep-fields").split(",")) if (!f.isBlank()) keep.add(f.strip());
         if (relativeBy != null && !keep.contains(relativeBy)) keep.add(relativeBy);
-        var encoder = session.encoder(true);
         boolean features = line.hasOption("features");
         if (features && pairs) throw new UsageException("--features goes with single responses, not --pairs");
         if (line.hasOption("ensemble")) {
-            if (adapterDir != null || pairs || relativeBy != null || line.hasOption("k") || features)
+            if (spec.adapter() != null || pairs || relativeBy != null || line.hasOption("k") || features)
                 throw new UsageException("--ensemble scores single responses with its members alone: no --adapter, --pairs, --relative-by, --k or --features");
-            ensemble(line, session, input, output, batchSize, keep, head);
+            ensemble(line, spec, input, output, keep);
             return;
         }
-        if (uncertain) {
-            try (var model = BayesianRewardModel.open(session.modelDir(), adapterDir, Args.threads(line), head)) {
-                Batches.Compute compute = (batch, outputs) -> {
-                    Predictive.Batch b = model.score(batch, pairs);
-                    float[][] f = features ? model.lastFeatures() : null;
-                    for (int i = 0; i < outputs.size(); i++) {
-                        if (f != null) outputs.get(i).set("features", Jsonl.JSON.valueToTree(f[i]));
-                        ObjectNode o = outputs.get(i);
-                        if (pairs) {
-                            double var = b.variance()[2 * i] + b.variance()[2 * i + 1] - 2 * b.pairCovariance()[i];
-                            double mu = (double) b.mean()[2 * i] - b.mean()[2 * i + 1];
-                            pair(o, b.mean()[2 * i], b.mean()[2 * i + 1]).put("margin_var", var)
-                                    .put("p_chosen", Logistic.sigmoid(BayesianRewardModel.probitLogit(mu, var)));
-                            continue;
-                        }
-                        double var = b.variance()[i];
-                        o.put("reward", b.mean()[i]).put("var", var).put("std", Math.sqrt(var));
-                        if (line.hasOption("k") && !penalty.relative()) o.put("penalized", penalty.apply(b.mean()[i], var, k));
-                    }
-                };
-                if (relativeBy == null) write(output, input, encoder, batchSize, pairs, keep, compute);
-                else relative(model, input, output, encoder, batchSize, keep, relativeBy, compute, line.hasOption("k") && penalty.relative() ? k : Double.NaN, penalty);
-            }
-            return;
-        }
-        var options = new RewardModel.Options(Args.threads(line), Math.multiplyExact(pairs ? 2 * batchSize : batchSize, session.rules().maxLength()), head);
-        try (RewardModel model = RewardModel.open(session.modelDir(), session.adapter(line), options)) {
-            write(output, input, encoder, batchSize, pairs, keep, (batch, outputs) -> {
+        try (Scorer scorer = Scorer.open(spec, pairs ? 2 * spec.batchSize() : spec.batchSize())) {
+            Batches.Compute compute = (batch, outputs) -> {
                 float[][] f = features ? new float[batch.size()][] : null;
-                float[] rewards = model.score(batch, f);
+                Predictive.Batch b = scorer.score(batch, pairs, f);
                 for (int i = 0; i < outputs.size(); i++) {
-                    if (f != null) outputs.get(i).set("features", Jsonl.JSON.valueToTree(f[i]));
-                    if (pairs) pair(outputs.get(i), rewards[2 * i], rewards[2 * i + 1]).put("p_chosen", Logistic.sigmoid((double) rewards[2 * i] - rewards[2 * i + 1]));
-                    else outputs.get(i).put("reward", rewards[i]);
+                    ObjectNode o = outputs.get(i);
+                    if (f != null) o.set("features", Jsonl.JSON.valueToTree(f[i]));
+                    if (pairs) {
+                        double mu = (double) b.mean()[2 * i] - b.mean()[2 * i + 1], var = 0;
+                        pair(o, b.mean()[2 * i], b.mean()[2 * i + 1]);
+                        if (b.variance() != null) {
+                            var = b.variance()[2 * i] + b.variance()[2 * i + 1] - 2 * b.pairCovariance()[i];
+                            o.put("margin_var", var);
+                        }
+                        o.put("p_chosen", Logistic.sigmoid(BayesianRewardModel.probitLogit(mu, var)));
+                        continue;
+                    }
+                    o.put("reward", b.mean()[i]);
+                    if (b.variance() == null) continue;
+                    double var = b.variance()[i];
+                    o.put("var", var).put("std", Math.sqrt(var));
+                    if (spec.penalized() && !spec.penalty().relative()) o.put("penalized", spec.penalized(b.mean()[i], var));
                 }
-            });
+            };
+            if (relativeBy == null) write(output, input, scorer.encoder(), spec.batchSize(), pairs, keep, compute);
+            else relative(scorer, input, output, spec, keep, relativeBy, compute);
         }
+    }
+
+    /**
+     * The options brm score and brm spark-score share, checked: --model, --adapter (its posterior unless
+     * --no-uncertainty), --init-head, --threads (default threads), --batch-size, the text rules, --k and --penalty.
+     */
+    static ScoreSpec spec(CommandLine line, int threads) {
+        Path adapter = Args.path(line, "adapter");
+        boolean posterior = adapter != null && !line.hasOption("no-uncertainty") && Posterior.exists(adapter);
+        if (line.hasOption("k") && !posterior)
+            throw new UsageException("--k and --relative-by need an adapter with a posterior (brm laplace) and no --no-uncertainty");
+        double k = line.hasOption("k") ? Args.number(line, "k", 0, 0, false) : Double.NaN;
+        return new ScoreSpec(line.getOptionValue("model"), adapter == null ? null : adapter.toString(), posterior,
+                k, BayesianRewardModel.Penalty.parse(line.getOptionValue("penalty", "std")), Args.positiveInt(line, "batch-size", 16),
+                Args.positiveInt(line, "threads", threads), line.getOptionValue("template"), line.hasOption("append-eos"),
+                Args.positiveInt(line, "max-length", 0), Args.truncation(line), Args.optionalLong(line, "init-head"));
     }
 
     /** The member adapters: DIR's seed-* folders (by seed), or a comma-separated list. */
@@ -163,32 +162,18 @@ final class ScoreCommand implements Command {
         return members;
     }
 
-    private static void ensemble(CommandLine line, ModelSession session, Path input, Path output, int batchSize, List<String> keep, OptionalLong head) {
+    private static void ensemble(CommandLine line, ScoreSpec spec, Path input, Path output, List<String> keep) {
         List<Path> members = members(line.getOptionValue("ensemble"));
         boolean bayes = !line.hasOption("no-uncertainty") && members.stream().allMatch(Posterior::exists);
-        List<Runnable> close = new ArrayList<>();
+        List<Scorer> scorers = new ArrayList<>();
         try {
-            List<BayesianRewardModel> laplace = new ArrayList<>();
-            List<RewardModel> plain = new ArrayList<>();
-            for (Path m : members) {
-                if (bayes) {
-                    BayesianRewardModel model = BayesianRewardModel.open(session.modelDir(), m, Args.threads(line), head);
-                    close.add(model::close);
-                    laplace.add(model);
-                } else {
-                    RewardModel model = RewardModel.open(session.modelDir(), PeftAdapter.load(m, session.config()),
-                            new RewardModel.Options(Args.threads(line), Math.multiplyExact(batchSize, session.rules().maxLength()), head));
-                    close.add(model::close);
-                    plain.add(model);
-                }
-            }
-            write(output, input, session.encoder(true), batchSize, false, keep, (batch, outputs) -> {
+            for (Path m : members) scorers.add(Scorer.open(spec.withAdapter(m.toString(), bayes), spec.batchSize()));
+            write(output, input, scorers.getFirst().encoder(), spec.batchSize(), false, keep, (batch, outputs) -> {
                 double[][] rewards = new double[outputs.size()][members.size()], vars = new double[outputs.size()][members.size()];
                 for (int m = 0; m < members.size(); m++) {
-                    Predictive.Batch b = bayes ? laplace.get(m).score(batch, false) : null;
-                    float[] r = bayes ? b.mean() : plain.get(m).score(batch);
+                    Predictive.Batch b = scorers.get(m).score(batch, false, null);
                     for (int i = 0; i < outputs.size(); i++) {
-                        rewards[i][m] = r[i];
+                        rewards[i][m] = b.mean()[i];
                         if (bayes) vars[i][m] = b.variance()[i];
                     }
                 }
@@ -199,7 +184,7 @@ final class ScoreCommand implements Command {
                 }
             });
         } finally {
-            close.forEach(Runnable::run);
+            scorers.forEach(Scorer::close);
         }
     }
 
@@ -218,10 +203,9 @@ final class ScoreCommand implements Command {
     /**
      * --relative-by: one pass of the model writes the lines to a temporary file and each line's
      * coefficients (float32) to another while summing them per group; a second pass, without the model,
-     * adds var_rel and std_rel (and the relative penalty when relativeK is not NaN) from the group means.
+     * adds var_rel and std_rel (and a relative penalty) from the group means.
      */
-    private static void relative(BayesianRewardModel model, Path input, Path output, LineEncoder encoder, int batchSize, List<String> keep,
-                                 String field, Batches.Compute compute, double relativeK, BayesianRewardModel.Penalty penalty) {
+    private static void relative(Scorer scorer, Path input, Path output, ScoreSpec spec, List<String> keep, String field, Batches.Compute compute) {
         Map<String, Pool> pools = new HashMap<>();
         Path lines = null, coefficients = null;
         try {
@@ -231,10 +215,10 @@ final class ScoreCommand implements Command {
             try (Jsonl.Reader reader = Jsonl.Reader.open(input); OutputStream out = Files.newOutputStream(lines);
                  DataOutputStream c = new DataOutputStream(new BufferedOutputStream(Files.newOutputStream(coefficients), 1 << 20))) {
                 int[][] shapeOut = new int[1][];
-                Batches.run("score", reader, encoder, batchSize, keep, out, (batch, outputs) -> {
+                Batches.run("score", reader, scorer.encoder(), spec.batchSize(), keep, out, (batch, outputs) -> {
                     compute.fill(batch, outputs);
                     for (int i = 0; i < outputs.size(); i++) {
-                        double[][] x = model.predictive().coefficients(i);
+                        double[][] x = scorer.predictive().coefficients(i);
                         Pool p = pools.computeIfAbsent(groupOf(outputs.get(i), field, input), g -> new Pool(zeros(x), new int[1]));
                         if (shapeOut[0] == null) shapeOut[0] = Arrays.stream(x).mapToInt(v -> v.length).toArray();
                         for (int l = 0; l < x.length; l++)
@@ -260,9 +244,9 @@ final class ScoreCommand implements Command {
                             x[j] = new double[dims[j]];
                             for (int i = 0; i < dims[j]; i++) x[j][i] = c.readFloat();
                         }
-                        double rel = model.predictive().relativeVariance(x, means.get(groupOf(o, field)));
+                        double rel = scorer.predictive().relativeVariance(x, means.get(groupOf(o, field)));
                         o.put("var_rel", rel).put("std_rel", Math.sqrt(rel));
-                        if (!Double.isNaN(relativeK)) o.put("penalized", penalty.apply(o.get("reward").asDouble(), rel, relativeK));
+                        if (spec.penalized() && spec.penalty().relative()) o.put("penalized", spec.penalized(o.get("reward").floatValue(), rel));
                         Jsonl.writeLine(out, o);
                     }
                 });

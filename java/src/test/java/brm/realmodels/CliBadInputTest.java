@@ -57,6 +57,16 @@ class CliBadInputTest {
                 model.resolve("tokenizer.json"));
     }
 
+    /** Without the spark module on the classpath (the core build), spark-score says how to build it, in one line. */
+    @Test
+    void sparkScoreWithoutTheSparkModule() throws IOException {
+        Path in = tmp.resolve("in.jsonl");
+        Files.write(in, List.of(good()));
+        var r = Cli.run("spark-score", "--master", "local[1]", "--model", model.toString(), "--input", in.toString(), "--output", tmp.resolve("out").toString());
+        assertEquals(1, r.status());
+        assertEquals(List.of("brm spark-score: the Spark module is not built; build it with: mvn -B -ntp -Pspark -pl spark -am install -DskipTests"), r.errLines());
+    }
+
     @Test
     void malformedJsonLine() throws IOException {
         failsOnLine(3, "malformed JSON", line(good(), good(), "{\"id\": 3, \"prompt\": \"a\""));
