@@ -23,29 +23,44 @@ public final class Curves {
             if (p.samples().size() < largest)
                 throw new BrmException(scored.file() + ": prompt " + p.promptId() + " has " + p.samples().size()
                         + " samples, fewer than the largest n = " + largest);
-        int P = scored.pools().size(), G = grid.length;
         List<Row> rows = new ArrayList<>();
         for (Ranker ranker : rankers) {
-            double[][] gold = new double[G][P], proxy = new double[G][P];   // [G, P]
-            for (int p = 0; p < P; p++) {
-                List<Scored.Sample> samples = scored.pools().get(p).samples();
-                int N = samples.size();
-                double[] g = new double[N], s = ranker.scores(samples, scored.file());
-                long[] index = new long[N];
-                for (int i = 0; i < N; i++) {
-                    g[i] = samples.get(i).gold();
-                    index[i] = samples.get(i).index();
-                }
-                double[][] c = BestOfN.curves(g, s, index, grid);
-                for (int j = 0; j < G; j++) {
-                    gold[j][p] = c[0][j];
-                    proxy[j][p] = c[1][j];
-                }
-            }
-            for (int j = 0; j < G; j++)
-                rows.add(new Row(ranker.name(), grid[j], BestOfN.kl(grid[j]), mean(gold[j]), standardError(gold[j]), mean(proxy[j])));
+            double[][][] c = perPool(scored, ranker, grid);
+            for (int j = 0; j < grid.length; j++)
+                rows.add(new Row(ranker.name(), grid[j], BestOfN.kl(grid[j]), mean(c[0][j]), standardError(c[0][j]), mean(c[1][j])));
         }
         return rows;
+    }
+
+    /** A ranker's gold at n minus a baseline's, paired by pool: the mean difference and its standard error. */
+    public record Difference(String ranker, String baseline, int n, double gold, double goldSe) {}
+
+    public static Difference difference(Scored scored, Ranker ranker, Ranker baseline, int n) {
+        double[] a = perPool(scored, ranker, new int[] {n})[0][0], b = perPool(scored, baseline, new int[] {n})[0][0], d = new double[a.length];
+        for (int p = 0; p < d.length; p++) d[p] = a[p] - b[p];
+        return new Difference(ranker.name(), baseline.name(), n, mean(d), standardError(d));
+    }
+
+    /** [gold, proxy][G][P]: each pool's estimator values at each grid entry. */
+    private static double[][][] perPool(Scored scored, Ranker ranker, int[] grid) {
+        int P = scored.pools().size(), G = grid.length;
+        double[][] gold = new double[G][P], proxy = new double[G][P];
+        for (int p = 0; p < P; p++) {
+            List<Scored.Sample> samples = scored.pools().get(p).samples();
+            int N = samples.size();
+            double[] g = new double[N], s = ranker.scores(samples, scored.file());
+            long[] index = new long[N];
+            for (int i = 0; i < N; i++) {
+                g[i] = samples.get(i).gold();
+                index[i] = samples.get(i).index();
+            }
+            double[][] c = BestOfN.curves(g, s, index, grid);
+            for (int j = 0; j < G; j++) {
+                gold[j][p] = c[0][j];
+                proxy[j][p] = c[1][j];
+            }
+        }
+        return new double[][][] {gold, proxy};
     }
 
     static double mean(double[] x) {

@@ -88,10 +88,10 @@ final class DemoCommand implements Command {
         o.addOption(Args.value("beta", "B", "Bradley-Terry inverse temperature of the gold labels (default 3)"));
         o.addOption(Args.value("noise", "P", "label noise: probability of flipping a label (default 0.25)"));
         o.addOption(Args.value("max-new-tokens", "T", "continuation length (default 64)"));
-        o.addOption(Args.value("epochs", "E", "proxy training epochs (default 2)"));
-        o.addOption(Args.value("lr", "LR", "proxy learning rate (default 1e-3)"));
-        o.addOption(Args.value("rankers", "LIST", "single-proxy rankers (default map, std/var/std-rel/var-rel at two k, typicality, oracle)"));
-        o.addOption(Args.value("ensemble-rankers", "LIST", "ensemble rankers (default mean, wco, uwo:1, la-std:1, la-var:1)"));
+        o.addOption(Args.value("epochs", "E", "proxy training epochs (default 8)"));
+        o.addOption(Args.value("lr", "LR", "proxy learning rate (default 2e-3)"));
+        o.addOption(Args.value("rankers", "LIST", "single-proxy rankers (default map, std/var/std-rel/var-rel at two k each, typicality, oracle)"));
+        o.addOption(Args.value("ensemble-rankers", "LIST", "ensemble rankers (default mean, wco, uwo:0.5, la-std:0.25, la-var:0.01)"));
         o.addOption(Args.value("threads", "N", "compute threads (default: all cores)"));
         o.addOption(Args.flag("fresh", "redo every stage even when its outputs exist"));
         return o;
@@ -109,7 +109,7 @@ final class DemoCommand implements Command {
         List<String> seeds = List.of(line.getOptionValue("seeds", scale.seeds()).split(","));
         String threads = Integer.toString(Args.threads(line));
         String beta = line.getOptionValue("beta", "3"), noise = line.getOptionValue("noise", "0.25");
-        String tokens = line.getOptionValue("max-new-tokens", "64"), epochs = line.getOptionValue("epochs", "2"), lr = line.getOptionValue("lr", "1e-3");
+        String tokens = line.getOptionValue("max-new-tokens", "64"), epochs = line.getOptionValue("epochs", "8"), lr = line.getOptionValue("lr", "2e-3");
         Stages stages = new Stages(out, line.hasOption("fresh"));
 
         Path models = out.resolve("models"), policy = models.resolve("stories260K"), goldModel = models.resolve("bge-small-en-v1.5"),
@@ -165,8 +165,8 @@ final class DemoCommand implements Command {
         stages.run("combine", "", List.of(single, ensemble), () -> combine(seeds, scoredFiles, single, ensemble));
 
         int[] grid = grid(n);
-        String singleRankers = line.getOptionValue("rankers", "map,std:1,std:4,var:1,var:16,std-rel:1,std-rel:4,var-rel:1,var-rel:16,typicality,oracle");
-        String ensembleRankers = line.getOptionValue("ensemble-rankers", "mean,wco,uwo:1,la-std:1,la-var:1");
+        String singleRankers = line.getOptionValue("rankers", "map,std:0.25,std:1,var:0.01,var:0.04,std-rel:0.25,std-rel:1,var-rel:0.01,var-rel:0.04,typicality,oracle");
+        String ensembleRankers = line.getOptionValue("ensemble-rankers", "mean,wco,uwo:0.5,la-std:0.25,la-var:0.01");
         long start = System.nanoTime();
         List<BonReport.Input> inputs = new ArrayList<>(List.of(new BonReport.Input(Scored.read(single), rankers(singleRankers))));
         if (seeds.size() > 1) inputs.add(new BonReport.Input(Scored.read(ensemble), rankers(ensembleRankers)));
