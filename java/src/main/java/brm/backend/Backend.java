@@ -50,6 +50,9 @@ public interface Backend extends AutoCloseable {
     /** A copy of the tensor's values [rows·cols], row-major. */
     float[] download(Tensor t);
 
+    /** into[0, rows·cols) = the tensor's values, row-major: {@link #download} without allocating (a decode step's logits). */
+    void download(Tensor t, float[] into);
+
     /** t = 0. */
     void zero(Tensor t);
 
@@ -143,6 +146,20 @@ public interface Backend extends AutoCloseable {
      */
     void attentionBackward(Packing p, Heads q, Heads k, Heads v, boolean causal, float scale, Tensor dOut,
                            Heads dq, Heads dk, Heads dv);
+
+    /**
+     * dst head h of row rows[r] = src head h of row r, for every row r of src (same head count and dimension):
+     * appends the new keys or values of a batch to a KV cache [slots·capacity, count·dim].
+     */
+    void scatterHeads(Heads src, int[] rows, Heads dst);
+
+    /**
+     * Attention over a KV cache, one query row at a time: query row r of sequence s, at position pos_r of its sequence
+     * (p.positions()), attends the cache rows first[s] + j, j ≤ pos_r (the keys of its own positions 0..pos_r):
+     * out[r, h·D ..] = Σ_{j ≤ pos_r} softmax_j(scale · q_r·k_{first[s]+j}) v_{first[s]+j}, key/value head h / (Hq/Hkv).
+     * q [tokens, ·] has Hq heads; k and v (the cache) Hkv heads, all of dimension D; out [tokens, Hq·D].
+     */
+    void cachedAttention(Packing p, Heads q, Heads k, Heads v, int[] first, float scale, Tensor out);
 
     /** out [seqs, cols] = one vector per sequence of x [tokens, cols] (see {@link Pooling}). */
     void pool(Packing p, Tensor x, Pooling how, Tensor out);

@@ -20,6 +20,10 @@ import java.util.Arrays;
  * up to its last query and each row's softmax runs over its own keys t' ≤ t, the rest set to 0.
  * The score tile is one float[] per worker thread, grown on demand.
  *
+ * Cached attention (decoding) has one query per row: one task per (row, query head) takes the dot
+ * products s_j = scale·q·k_j with the row's cached keys, the softmax, and o = Σ_j p_j·v_j as vector
+ * loops over the head dimension, so a row's result does not depend on the other rows of the batch.
+ *
  * Backward ops mirror their forward. Linear: dx += dy·W is Gemm.linear (beta 1) on Wᵀ, packed by
  * weight() when asked for backward; LoRA's u = dy·B, t = x·Aᵀ and dx += scale·u·A run per row
  * chunk; the parameter gradients dA += scale·uᵀ·x and dBᵀ = scale·tᵀ·dy (added into dB transposed)
@@ -113,6 +117,11 @@ public final class CpuBackend implements Backend {
     @Override
     public float[] download(Tensor t) {
         return Arrays.copyOf(cpu(t).data, t.rows() * t.cols());
+    }
+
+    @Override
+    public void download(Tensor t, float[] into) {
+        System.arraycopy(cpu(t).data, 0, into, 0, t.rows() * t.cols());
     }
 
     @Override
@@ -444,6 +453,42 @@ public final class CpuBackend implements Backend {
             CpuKernels.scale(p, row, n, inv);
             Arrays.fill(p, row + n, row + keys, 0f);
         }
+    }
+
+    @Override
+    public void scatterHeads(Heads src, int[] rows, Heads dst) {
+        if (src.count() != dst.count() || src.dim() != dst.dim() || rows.length != src.tensor().rows())
+            throw new IllegalArgumentException("scatterHeads: " + src.count() + "x" + src.dim() + " heads of " + src.tensor().rows()
+                    + " rows to " + dst.count() + "x" + dst.dim() + " heads, " + rows.length + " row indices");
+        float[] sd = cpu(src.tensor()).data, dd = cpu(dst.tensor()).data;
+        for (int r = 0; r < rows.length; r++) {
+            if (rows[r] < 0 || rows[r] >= dst.tensor().rows()) throw new IllegalArgumentException("scatterHeads: row " + rows[r] + " outside the destination");
+            for (int h = 0; h < src.count(); h++) System.arraycopy(sd, at(src, r, h), dd, at(dst, rows[r], h), src.dim());
+        }
+    }
+
+    @Override
+    public void cachedAttention(Packing p, Heads q, Heads k, Heads v, int[] first, float scale, Tensor out) {
+        int heads = q.count(), dim = q.dim(), group = heads / k.count();
+        if (k.count() != v.count() || heads % k.count() != 0 || k.dim() != dim || v.dim() != dim || q.tensor().rows() != p.tokens()
+                || out.rows() != p.tokens() || out.cols() != heads * dim || first.length != p.seqs())
+            throw new IllegalArgumentException("cachedAttention shapes");
+        int[] seqOf = new int[p.tokens()];
+        for (int s = 0; s < p.seqs(); s++) {
+            Arrays.fill(seqOf, p.start(s), p.start(s) + p.length(s), s);
+            if (first[s] < 0 || first[s] + p.positions()[p.start(s) + p.length(s) - 1] >= k.tensor().rows())
+                throw new IllegalArgumentException("cachedAttention: sequence " + s + " reads past the cache");
+        }
+        float[] qd = cpu(q.tensor()).data, kd = cpu(k.tensor()).data, vd = cpu(v.tensor()).data, od = cpu(out).data;
+        par.forEach(p.tokens() * heads, task -> {
+            int r = task / heads, h = task % heads, g = h / group, n = p.positions()[r] + 1, base = first[seqOf[r]];
+            float[] s = attentionScratch(n);
+            int qAt = at(q, r, h), o = r * out.cols() + h * dim;
+            for (int j = 0; j < n; j++) s[j] = scale * CpuKernels.dot(qd, qAt, kd, at(k, base + j, g), dim);
+            float inv = 1f / CpuKernels.softmaxExp(s, 0, n, CpuKernels.max(s, 0, n));
+            Arrays.fill(od, o, o + dim, 0f);
+            for (int j = 0; j < n; j++) CpuKernels.axpy(s[j] * inv, vd, at(v, base + j, g), od, o, dim);
+        });
     }
 
     @Override

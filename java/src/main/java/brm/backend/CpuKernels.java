@@ -99,6 +99,15 @@ final class CpuKernels {
         }
     }
 
+    /** y[yo..yo+n) += alpha · x[xo..xo+n). */
+    static void axpy(float alpha, float[] x, int xo, float[] y, int yo, int n) {
+        var a = FloatVector.broadcast(S, alpha);
+        for (int i = 0; i < n; i += S.length()) {
+            var m = tail(i, n);
+            FloatVector.fromArray(S, x, xo + i, m).fma(a, FloatVector.fromArray(S, y, yo + i, m)).intoArray(y, yo + i, m);
+        }
+    }
+
     /** x[xo..xo+n) += d[dO..dO+n). */
     static void add(float[] x, int xo, float[] d, int dO, int n) {
         add(x, xo, d, dO, x, xo, n);

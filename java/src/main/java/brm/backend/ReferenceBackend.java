@@ -21,6 +21,8 @@ import java.util.Arrays;
  *   rotary      (x_i, x_{i+m}) ← (x_i·c - x_{i+m}·s, x_{i+m}·c + x_i·s), c, s = cos, sin[pos, i], i &lt; m = dims/2
  *   attention   per sequence and query head: S_tj = scale·q_t·k_j, P_t = softmax_j(S_t) over j ≤ t
  *               (causal) or all j, o_t = Σ_j P_tj·v_j
+ *   cachedAttention  the same per row r of sequence s against cache rows c_j = first[s] + j, j ≤ pos_r
+ *   scatterHeads     dst[rows[r]] = src[r], head by head
  *   pool        LAST h[T-1], FIRST h[0], MEAN Σ_t h[t]/T, SUM Σ_t h[t]
  *   segmentOuter  per sequence s: out_s = α·a_sᵀ·b_s
  *   dropout     y = x·keep/(1-p), keep drawn by DropoutMask (its own backward)
@@ -127,6 +129,11 @@ public final class ReferenceBackend implements Backend {
         float[] f = new float[t.rows() * t.cols()];
         for (int i = 0; i < f.length; i++) f[i] = (float) d[i];
         return f;
+    }
+
+    @Override
+    public void download(Tensor t, float[] into) {
+        System.arraycopy(download(t), 0, into, 0, t.rows() * t.cols());
     }
 
     @Override
@@ -510,6 +517,40 @@ public final class ReferenceBackend implements Backend {
                         od[o + e] = sum;
                     }
                 }
+    }
+
+    @Override
+    public void scatterHeads(Heads src, int[] rows, Heads dst) {
+        check(src.count() == dst.count() && src.dim() == dst.dim() && rows.length == src.tensor().rows(), "scatterHeads shapes");
+        apart("scatterHeads", dst.tensor(), src.tensor());
+        double[] sd = data(src.tensor()), dd = data(dst.tensor());
+        for (int r = 0; r < rows.length; r++) {
+            check(rows[r] >= 0 && rows[r] < dst.tensor().rows(), "scatterHeads: row " + rows[r] + " outside the destination");
+            for (int h = 0; h < src.count(); h++)
+                for (int e = 0; e < src.dim(); e++) dd[at(dst, rows[r], h) + e] = sd[at(src, r, h) + e];
+        }
+    }
+
+    @Override
+    public void cachedAttention(Packing p, Heads q, Heads k, Heads v, int[] first, float scale, Tensor out) {
+        int dim = q.dim(), group = q.count() / k.count();
+        check(k.count() == v.count() && q.count() % k.count() == 0 && k.dim() == dim && v.dim() == dim && q.tensor().rows() == p.tokens()
+                && out.rows() == p.tokens() && out.cols() == q.count() * dim && first.length == p.seqs(), "cachedAttention shapes");
+        apart("cachedAttention", out, q.tensor(), k.tensor(), v.tensor());
+        double[] vd = data(v.tensor()), od = data(out);
+        for (int s = 0; s < p.seqs(); s++)
+            for (int r = p.start(s); r < p.start(s) + p.length(s); r++) {
+                int n = p.positions()[r] + 1;
+                check(first[s] >= 0 && first[s] + n <= k.tensor().rows(), "cachedAttention: row " + r + " reads past the cache");
+                for (int h = 0; h < q.count(); h++) {
+                    double[] prob = probabilities(q, k, r, h, first[s], n, h / group, scale);
+                    for (int e = 0; e < dim; e++) {
+                        double sum = 0;
+                        for (int j = 0; j < n; j++) sum += prob[j] * vd[at(v, first[s] + j, h / group) + e];
+                        od[r * out.cols() + h * dim + e] = sum;
+                    }
+                }
+            }
     }
 
     /** Zeroes the heads' columns in every row of their tensor. */
