@@ -38,10 +38,11 @@ final class GenerateCommand implements Command {
         return """
                 Prompt lines: {"id", "prompt"} (text, tokenized as Hugging Face's tokenizer(prompt) does, special tokens included:
                 llama's BOS) or {"id", "prompt_ids": [...]} (used exactly as given); ids are unique strings or numbers. A sample
-                stops at the model's eos_token_id or after --max-new-tokens tokens; prompt + --max-new-tokens must fit
-                max_position_embeddings. Output: one line per sample, by prompt then sample_id 0..n-1: "prompt" (the text, or
+                stops at a stop id (default: the model's eos_token_id) or after --max-new-tokens tokens; prompt +
+                --max-new-tokens must fit max_position_embeddings. (llama2.c models such as stories260K end a story with
+                BOS, id 1: give --stop-ids 1,2.) Output: one line per sample, by prompt then sample_id 0..n-1: "prompt" (the text, or
                 the prompt_ids decoded), "response" (the new tokens decoded, special tokens and the eos dropped), "response_ids"
-                (the new tokens, the eos last when the sample stopped on it), "logprob" (sum over response_ids of log p(token)
+                (the new tokens, the stop id last when the sample stopped on one), "logprob" (sum over response_ids of log p(token)
                 under the raw model: softmax of the logits at temperature 1, before top-k/top-p). Sampling: temperature, then
                 top-k, then top-p (the smallest set of tokens whose probability sums to >= p); --temperature 0 is greedy.
                 Deterministic: sample j of the i-th prompt draws from a random stream of (--seed, i, j) alone, so the output
@@ -59,6 +60,7 @@ final class GenerateCommand implements Command {
         o.addOption(Args.value("temperature", "T", "softmax temperature (default 1; 0: greedy)"));
         o.addOption(Args.value("top-k", "K", "draw from the K most likely tokens only (default: all)"));
         o.addOption(Args.value("top-p", "P", "nucleus sampling: draw from the smallest set with probability >= P (default 1: all)"));
+        o.addOption(Args.value("stop-ids", "ID,...", "token ids that end a sample (default: the model's eos_token_id)"));
         o.addOption(Args.value("seed", "S", "seed of the random streams (default 0)"));
         o.addOption(Args.value("batch-size", "B", "samples decoded together (default 32)"));
         o.addOption(Args.value("threads", "N", "compute threads (default: all cores, " + Runtime.getRuntime().availableProcessors() + ")"));
@@ -82,13 +84,14 @@ final class GenerateCommand implements Command {
         if (!Files.isRegularFile(tokenizerFile)) throw new BrmException(session.modelDir() + ": no tokenizer.json (brm generate writes text)");
         Tokenizer tokenizer = Tokenizer.load(tokenizerFile);
         List<Prompt> prompts = readPrompts(Args.path(line, "prompts"), tokenizer, session.config(), session.modelDir(), maxNew);
-        int[] eos = session.config().tokens().eos().stream().mapToInt(Integer::intValue).toArray();
+        int[] stops = line.hasOption("stop-ids") ? stopIds(line.getOptionValue("stop-ids"), session.config().vocabSize())
+                : session.config().tokens().eos().stream().mapToInt(Integer::intValue).toArray();
         Progress progress = new Progress("generate", "samples");
         long[] drawn = new long[1];
         List<Generator.Sample> samples;
         try (CausalLM lm = CausalLM.open(session.modelDir(), session.adapter(line), Args.threads(line))) {
             samples = Generator.generate(lm, prompts.stream().map(Prompt::ids).toList(), n,
-                    new Generator.Options(maxNew, sampling, seed, batch, eos), (done, tokens) -> {
+                    new Generator.Options(maxNew, sampling, seed, batch, stops), (done, tokens) -> {
                         drawn[0] = tokens;
                         progress.update(done, tokens);
                     });
@@ -108,6 +111,16 @@ final class GenerateCommand implements Command {
                 Jsonl.writeLine(out, o);
             }
         });
+    }
+
+    private static int[] stopIds(String spec, int vocab) {
+        try {
+            int[] ids = Arrays.stream(spec.split(",", -1)).map(String::strip).mapToInt(Integer::parseInt).toArray();
+            if (Arrays.stream(ids).allMatch(id -> id >= 0 && id < vocab)) return ids;
+        } catch (NumberFormatException ignored) {
+            // reported below
+        }
+        throw new UsageException("--stop-ids must be comma-separated token ids in [0, " + vocab + "), got '" + spec + "'");
     }
 
     /** The prompt lines, each checked, with ids; errors name file:line. */
