@@ -90,7 +90,7 @@ public final class Attention {
         }
         Tensor context = ws.get("attention.context", rows, heads * dim);
         if (cache == null) backend.attention(p, h[0], h[1], h[2], causal, scale(), context);
-        else cache.attend(p, h[0], h[1], h[2], scale(), context);
+        else cache.attend(h[0], h[1], h[2], scale(), context);
         out.forward(context, y);
     }
 

@@ -7,15 +7,15 @@ import brm.backend.Tensor;
 
 /**
  * The keys and values of a decoder's past tokens, so that each new token costs one row per layer instead
- * of a forward over its whole prefix. Per layer, K and V [slots·capacity, Hkv·D]: slot s holds one
- * sequence, its token at position j in row s·capacity + j. A forward with the cache
- * ({@link Backbone#forward(Packing, int[], KvCache, int[])}) gives each sequence of the batch its next
- * tokens at their absolute positions (those the slot holds so far, +1 per row), appends their keys and
- * values (after rotary) and lets every query attend its own slot:
- *   K[s·capacity + pos_t] = k_t,  V[s·capacity + pos_t] = v_t
- *   o_t = Σ_{j ≤ pos_t} softmax_j(q_t·K[s·capacity + j] / √D) · V[s·capacity + j]
+ * of a forward over its whole prefix. Per layer, C positions for each of `slots` sequences, in the layout
+ * of {@link Backend#cacheAppend}: K transposed [slots·Hkv·D, C], V [slots·C, Hkv·D]. A forward with the
+ * cache ({@link Backbone#forward(Packing, int[], KvCache, int[])}) gives each sequence of the batch its
+ * next tokens at their absolute positions (those its slot holds so far, +1 per row), appends their keys
+ * and values (after rotary) and lets every query attend its own slot:
+ *   K_slot[pos_t] = k_t,  V_slot[pos_t] = v_t
+ *   o_t = Σ_{j ≤ pos_t} softmax_j(q_t·K_slot[j] / √D) · V_slot[j]
  * which is causal attention over the sequence's tokens 0..pos_t, whatever else is in the batch. A slot
- * takes a new sequence by writing it from position 0; rows past a sequence's length are never read.
+ * takes a new sequence by writing it from position 0; positions past a sequence's length are never read.
  */
 public final class KvCache {
     private final Backend backend;
@@ -30,10 +30,9 @@ public final class KvCache {
         this.capacity = capacity;
         this.keys = new Tensor[widths.length];
         this.values = new Tensor[widths.length];
-        int rows = Math.multiplyExact(slots, capacity);
         for (int l = 0; l < widths.length; l++) {
-            keys[l] = backend.allocate(rows, widths[l]);
-            values[l] = backend.allocate(rows, widths[l]);
+            keys[l] = backend.allocate(Math.multiplyExact(slots, widths[l]), capacity);
+            values[l] = backend.allocate(Math.multiplyExact(slots, capacity), widths[l]);
         }
     }
 
@@ -50,11 +49,8 @@ public final class KvCache {
         return keys.length;
     }
 
-    /**
-     * One forward's addressing: rows [tokens] the cache row of each token, first [seqs] the cache row of
-     * each sequence's position 0.
-     */
-    record Step(KvCache cache, int[] rows, int[] first) {
+    /** One forward's batch p, its sequence s continuing the one in slot slots[s]. */
+    record Step(KvCache cache, Packing p, int[] slots) {
         Layer layer(int index) {
             return new Layer(this, index);
         }
@@ -63,30 +59,18 @@ public final class KvCache {
     /** One layer of a {@link Step}, what {@link Attention} reads and writes. */
     record Layer(Step step, int index) {
         /** Appends k, v [tokens, Hkv heads] to the cache, then out [tokens, Hq·D] = each query q attending its slot. */
-        void attend(Packing p, Heads q, Heads k, Heads v, float scale, Tensor out) {
+        void attend(Heads q, Heads k, Heads v, float scale, Tensor out) {
             KvCache c = step.cache;
-            Heads ck = Heads.packed(c.keys[index], k.count(), k.dim()), cv = Heads.packed(c.values[index], v.count(), v.dim());
-            c.backend.scatterHeads(k, step.rows, ck);
-            c.backend.scatterHeads(v, step.rows, cv);
-            c.backend.cachedAttention(p, q, ck, cv, step.first, scale, out);
+            c.backend.cacheAppend(step.p, k, v, step.slots, c.keys[index], c.values[index]);
+            c.backend.cachedAttention(step.p, q, c.keys[index], c.values[index], step.slots, scale, out);
         }
     }
 
-    /** The addressing of a batch p whose sequence s continues the one in slot slots[s]. */
+    /** The step of batch p; a slot may take part once (the backend checks slots and positions against the cache). */
     Step step(Packing p, int[] slotOf) {
-        if (slotOf.length != p.seqs()) throw new IllegalArgumentException(slotOf.length + " slots for " + p.seqs() + " sequences");
-        int[] rows = new int[p.tokens()], first = new int[p.seqs()];
-        for (int s = 0; s < p.seqs(); s++) {
-            if (slotOf[s] < 0 || slotOf[s] >= slots) throw new IllegalArgumentException("slot " + slotOf[s] + " of a " + slots + "-slot cache");
+        for (int s = 0; s < slotOf.length; s++)
             for (int other = 0; other < s; other++)
                 if (slotOf[other] == slotOf[s]) throw new IllegalArgumentException("slot " + slotOf[s] + " fed twice in one batch");
-            first[s] = slotOf[s] * capacity;
-            for (int r = p.start(s); r < p.start(s) + p.length(s); r++) {
-                int pos = p.positions()[r];
-                if (pos < 0 || pos >= capacity) throw new IllegalArgumentException("position " + pos + " outside a cache of " + capacity + " positions");
-                rows[r] = first[s] + pos;
-            }
-        }
-        return new Step(this, rows, first);
+        return new Step(this, p, slotOf);
     }
 }

@@ -148,18 +148,21 @@ public interface Backend extends AutoCloseable {
                            Heads dq, Heads dk, Heads dv);
 
     /**
-     * dst head h of row rows[r] = src head h of row r, for every row r of src (same head count and dimension):
-     * appends the new keys or values of a batch to a KV cache [slots·capacity, count·dim].
+     * Appends keys and values to a KV cache of C positions per slot, Hkv heads of dimension D: row r of sequence s
+     * of p is the token at position pos_r (p.positions()) of the sequence in slot slots[s]; k and v have Hkv heads.
+     *   keys   [slots·Hkv·D, C]   keys[(slot·Hkv + g)·D + e, pos] = k[r, head g][e]    (transposed: one row per dimension)
+     *   values [slots·C, Hkv·D]   values[slot·C + pos, g·D + e] = v[r, head g][e]
+     * Keys are stored transposed so that a query's scores against all its positions are contiguous vector products.
      */
-    void scatterHeads(Heads src, int[] rows, Heads dst);
+    void cacheAppend(Packing p, Heads k, Heads v, int[] slots, Tensor keys, Tensor values);
 
     /**
-     * Attention over a KV cache, one query row at a time: query row r of sequence s, at position pos_r of its sequence
-     * (p.positions()), attends the cache rows first[s] + j, j ≤ pos_r (the keys of its own positions 0..pos_r):
-     * out[r, h·D ..] = Σ_{j ≤ pos_r} softmax_j(scale · q_r·k_{first[s]+j}) v_{first[s]+j}, key/value head h / (Hq/Hkv).
-     * q [tokens, ·] has Hq heads; k and v (the cache) Hkv heads, all of dimension D; out [tokens, Hq·D].
+     * Attention over a KV cache laid out as {@link #cacheAppend} writes it: query row r of sequence s, at position
+     * pos_r, attends positions j ≤ pos_r of slot slots[s]:
+     *   out[r, h·D ..] = Σ_{j ≤ pos_r} softmax_j(scale · q[r, head h]·K_j) V_j,  K_j, V_j of key/value head h / (Hq/Hkv)
+     * q [tokens, ·] has Hq heads of dimension D; out [tokens, Hq·D].
      */
-    void cachedAttention(Packing p, Heads q, Heads k, Heads v, int[] first, float scale, Tensor out);
+    void cachedAttention(Packing p, Heads q, Tensor keys, Tensor values, int[] slots, float scale, Tensor out);
 
     /** out [seqs, cols] = one vector per sequence of x [tokens, cols] (see {@link Pooling}). */
     void pool(Packing p, Tensor x, Pooling how, Tensor out);

@@ -20,9 +20,10 @@ import java.util.Arrays;
  * up to its last query and each row's softmax runs over its own keys t' ≤ t, the rest set to 0.
  * The score tile is one float[] per worker thread, grown on demand.
  *
- * Cached attention (decoding) has one query per row: one task per (row, query head) takes the dot
- * products s_j = scale·q·k_j with the row's cached keys, the softmax, and o = Σ_j p_j·v_j as vector
- * loops over the head dimension, so a row's result does not depend on the other rows of the batch.
+ * Cached attention (decoding) has one query per row: one task per (row, query head) computes the
+ * scores s = scale·q·Kᵀ as D vector axpys over the positions (keys are cached transposed, so no
+ * horizontal sums), the softmax, and o = Σ_j p_j·v_j as axpys over the head dimension; a row's result
+ * does not depend on the other rows of the batch.
  *
  * Backward ops mirror their forward. Linear: dx += dy·W is Gemm.linear (beta 1) on Wᵀ, packed by
  * weight() when asked for backward; LoRA's u = dy·B, t = x·Aᵀ and dx += scale·u·A run per row
@@ -455,39 +456,59 @@ public final class CpuBackend implements Backend {
         }
     }
 
-    @Override
-    public void scatterHeads(Heads src, int[] rows, Heads dst) {
-        if (src.count() != dst.count() || src.dim() != dst.dim() || rows.length != src.tensor().rows())
-            throw new IllegalArgumentException("scatterHeads: " + src.count() + "x" + src.dim() + " heads of " + src.tensor().rows()
-                    + " rows to " + dst.count() + "x" + dst.dim() + " heads, " + rows.length + " row indices");
-        float[] sd = cpu(src.tensor()).data, dd = cpu(dst.tensor()).data;
-        for (int r = 0; r < rows.length; r++) {
-            if (rows[r] < 0 || rows[r] >= dst.tensor().rows()) throw new IllegalArgumentException("scatterHeads: row " + rows[r] + " outside the destination");
-            for (int h = 0; h < src.count(); h++) System.arraycopy(sd, at(src, r, h), dd, at(dst, rows[r], h), src.dim());
+    /** Checks a KV cache against q or k's heads and the batch; returns C, the positions per slot. */
+    private static int checkCache(Packing p, Heads heads, Tensor keys, Tensor values, int[] slots) {
+        int dim = heads.dim(), width = values.cols(), capacity = keys.cols();
+        if (width % dim != 0 || values.rows() % capacity != 0 || keys.rows() != values.rows() / capacity * width
+                || heads.tensor().rows() != p.tokens() || slots.length != p.seqs())
+            throw new IllegalArgumentException("KV cache keys [" + keys.rows() + ", " + keys.cols() + "], values [" + values.rows() + ", " + width
+                    + "] for heads of " + dim + " and " + p.seqs() + " sequences");
+        int count = values.rows() / capacity;
+        for (int s = 0; s < p.seqs(); s++) {
+            if (slots[s] < 0 || slots[s] >= count) throw new IllegalArgumentException("slot " + slots[s] + " of a " + count + "-slot cache");
+            for (int r = p.start(s); r < p.start(s) + p.length(s); r++)
+                if (p.positions()[r] < 0 || p.positions()[r] >= capacity)
+                    throw new IllegalArgumentException("position " + p.positions()[r] + " outside a cache of " + capacity);
         }
+        return capacity;
     }
 
     @Override
-    public void cachedAttention(Packing p, Heads q, Heads k, Heads v, int[] first, float scale, Tensor out) {
-        int heads = q.count(), dim = q.dim(), group = heads / k.count();
-        if (k.count() != v.count() || heads % k.count() != 0 || k.dim() != dim || v.dim() != dim || q.tensor().rows() != p.tokens()
-                || out.rows() != p.tokens() || out.cols() != heads * dim || first.length != p.seqs())
-            throw new IllegalArgumentException("cachedAttention shapes");
-        int[] seqOf = new int[p.tokens()];
-        for (int s = 0; s < p.seqs(); s++) {
-            Arrays.fill(seqOf, p.start(s), p.start(s) + p.length(s), s);
-            if (first[s] < 0 || first[s] + p.positions()[p.start(s) + p.length(s) - 1] >= k.tensor().rows())
-                throw new IllegalArgumentException("cachedAttention: sequence " + s + " reads past the cache");
-        }
-        float[] qd = cpu(q.tensor()).data, kd = cpu(k.tensor()).data, vd = cpu(v.tensor()).data, od = cpu(out).data;
+    public void cacheAppend(Packing p, Heads k, Heads v, int[] slots, Tensor keys, Tensor values) {
+        int capacity = checkCache(p, k, keys, values, slots), dim = k.dim(), kvHeads = values.cols() / dim;
+        if (k.count() != kvHeads || v.count() != kvHeads || v.dim() != dim || v.tensor().rows() != p.tokens())
+            throw new IllegalArgumentException("cacheAppend: " + k.count() + "/" + v.count() + " heads for a cache of " + kvHeads);
+        float[] kd = cpu(k.tensor()).data, vd = cpu(v.tensor()).data, keyd = cpu(keys).data, vald = cpu(values).data;
+        for (int s = 0; s < p.seqs(); s++)
+            for (int r = p.start(s); r < p.start(s) + p.length(s); r++) {
+                int pos = p.positions()[r];
+                for (int g = 0; g < kvHeads; g++) {
+                    int from = at(k, r, g), to = (slots[s] * kvHeads + g) * dim * capacity + pos;
+                    for (int e = 0; e < dim; e++) keyd[to + e * capacity] = kd[from + e];
+                    System.arraycopy(vd, at(v, r, g), vald, (slots[s] * capacity + pos) * values.cols() + g * dim, dim);
+                }
+            }
+    }
+
+    @Override
+    public void cachedAttention(Packing p, Heads q, Tensor keys, Tensor values, int[] slots, float scale, Tensor out) {
+        int capacity = checkCache(p, q, keys, values, slots), heads = q.count(), dim = q.dim(), width = values.cols(), kvHeads = width / dim;
+        if (heads % kvHeads != 0 || out.rows() != p.tokens() || out.cols() != heads * dim)
+            throw new IllegalArgumentException("cachedAttention: " + heads + " query heads, " + kvHeads + " key/value heads, out [" + out.rows() + ", " + out.cols() + "]");
+        int group = heads / kvHeads;
+        float[] qd = cpu(q.tensor()).data, kd = cpu(keys).data, vd = cpu(values).data, od = cpu(out).data;
+        int[] slotOf = new int[p.tokens()];
+        for (int s = 0; s < p.seqs(); s++) Arrays.fill(slotOf, p.start(s), p.start(s) + p.length(s), slots[s]);
         par.forEach(p.tokens() * heads, task -> {
-            int r = task / heads, h = task % heads, g = h / group, n = p.positions()[r] + 1, base = first[seqOf[r]];
-            float[] s = attentionScratch(n);
-            int qAt = at(q, r, h), o = r * out.cols() + h * dim;
-            for (int j = 0; j < n; j++) s[j] = scale * CpuKernels.dot(qd, qAt, kd, at(k, base + j, g), dim);
-            float inv = 1f / CpuKernels.softmaxExp(s, 0, n, CpuKernels.max(s, 0, n));
+            int r = task / heads, h = task % heads, g = h / group, n = p.positions()[r] + 1, slot = slotOf[r];
+            float[] sc = attentionScratch(n);
+            int qAt = at(q, r, h), kAt = (slot * kvHeads + g) * dim * capacity, vAt = slot * capacity * width + g * dim, o = r * out.cols() + h * dim;
+            // s = scale·q·Kᵀ as D rows of Kᵀ, each a vector product over the positions
+            Arrays.fill(sc, 0, n, 0f);
+            for (int e = 0; e < dim; e++) CpuKernels.axpy(scale * qd[qAt + e], kd, kAt + e * capacity, sc, 0, n);
+            float inv = 1f / CpuKernels.softmaxExp(sc, 0, n, CpuKernels.max(sc, 0, n));
             Arrays.fill(od, o, o + dim, 0f);
-            for (int j = 0; j < n; j++) CpuKernels.axpy(s[j] * inv, vd, at(v, base + j, g), od, o, dim);
+            for (int j = 0; j < n; j++) CpuKernels.axpy(sc[j] * inv, vd, vAt + j * width, od, o, dim);
         });
     }
 

@@ -6,13 +6,14 @@ import org.junit.jupiter.params.provider.ValueSource;
 import java.util.List;
 import java.util.Random;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The KV-cache ops, scatterHeads and cachedAttention, against the backend's own causal attention: with the keys
+ * The KV-cache ops, cacheAppend and cachedAttention, against the backend's own causal attention: with the keys
  * and values of a packed batch (sequences of 1, 5 and 19 tokens, GQA 4/2 heads of dim 12, k and v interleaved as
- * GPT-NeoX's fused layout) scattered into cache slots in another order, every row attending its slot equals
+ * GPT-NeoX's fused layout) appended to cache slots in another order, every row attending its slot equals
  * causal attention over its sequence; and one row per sequence at its last position (a decode step) equals that
  * row. On the CPU backend (1 and 2 threads) and the float64 reference backend (results compared as floats).
  */
@@ -42,16 +43,9 @@ class CachedAttentionTest {
             Tensor expected = be.allocate(rows, HEADS * DIM), out = be.allocate(rows, HEADS * DIM);
             be.attention(PACKING, qh, k, v, true, scale, expected);
 
-            Tensor kc = be.allocate(SLOTS.length * CAPACITY, KV_HEADS * DIM), vc = be.allocate(SLOTS.length * CAPACITY, KV_HEADS * DIM);
-            int[] cacheRows = new int[rows], first = new int[PACKING.seqs()];
-            for (int s = 0; s < PACKING.seqs(); s++) {
-                first[s] = SLOTS[s] * CAPACITY;
-                for (int r = PACKING.start(s); r < PACKING.start(s) + PACKING.length(s); r++) cacheRows[r] = first[s] + PACKING.positions()[r];
-            }
-            Heads kh = Heads.packed(kc, KV_HEADS, DIM), vh = Heads.packed(vc, KV_HEADS, DIM);
-            be.scatterHeads(k, cacheRows, kh);
-            be.scatterHeads(v, cacheRows, vh);
-            be.cachedAttention(PACKING, qh, kh, vh, first, scale, out);
+            Tensor kc = be.allocate(SLOTS.length * KV_HEADS * DIM, CAPACITY), vc = be.allocate(SLOTS.length * CAPACITY, KV_HEADS * DIM);
+            be.cacheAppend(PACKING, k, v, SLOTS, kc, vc);
+            be.cachedAttention(PACKING, qh, kc, vc, SLOTS, scale, out);
             float[] want = be.download(expected), got = be.download(out);
             assertClose("prefill", want, got, threads == 0 ? 1e-6 : 1e-5);
 
@@ -67,16 +61,20 @@ class CachedAttentionTest {
                 System.arraycopy(want, last * HEADS * DIM, lastWant, s * HEADS * DIM, HEADS * DIM);
             }
             Tensor step = be.allocate(seqs, HEADS * DIM);
-            be.cachedAttention(new Packing(starts, positions), Heads.packed(be.upload(lastQ, seqs, HEADS * DIM), HEADS, DIM), kh, vh, first, scale, step);
+            be.cachedAttention(new Packing(starts, positions), Heads.packed(be.upload(lastQ, seqs, HEADS * DIM), HEADS, DIM), kc, vc, SLOTS, scale, step);
             assertClose("decode step", lastWant, be.download(step), threads == 0 ? 1e-6 : 1e-5);
 
-            float[] cached = be.download(kc);
-            for (int r = 0; r < rows; r++)
-                for (int g = 0; g < KV_HEADS; g++)
-                    for (int e = 0; e < DIM; e++)
-                        assertTrue(cached[cacheRows[r] * KV_HEADS * DIM + g * DIM + e] == kv[r * 2 * KV_HEADS * DIM + g * 2 * DIM + e], "scattered key");
-            assertThrows(IllegalArgumentException.class, () -> be.cachedAttention(PACKING, qh, kh, vh, new int[] {0, 0, 2 * CAPACITY + 5}, scale, out),
-                    "a sequence reading past the cache");
+            float[] keys = be.download(kc), values = be.download(vc);
+            for (int s = 0; s < PACKING.seqs(); s++)
+                for (int r = PACKING.start(s); r < PACKING.start(s) + PACKING.length(s); r++)
+                    for (int g = 0; g < KV_HEADS; g++)
+                        for (int e = 0; e < DIM; e++) {
+                            int pos = PACKING.positions()[r], at = r * 2 * KV_HEADS * DIM + g * 2 * DIM + e;
+                            assertEquals(kv[at], keys[((SLOTS[s] * KV_HEADS + g) * DIM + e) * CAPACITY + pos], "cached key");
+                            assertEquals(kv[at + DIM], values[(SLOTS[s] * CAPACITY + pos) * KV_HEADS * DIM + g * DIM + e], "cached value");
+                        }
+            assertThrows(IllegalArgumentException.class, () -> be.cachedAttention(PACKING, qh, kc, vc, new int[] {0, 1, SLOTS.length}, scale, out),
+                    "a slot outside the cache");
         }
     }
 
