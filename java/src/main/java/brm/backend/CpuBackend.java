@@ -20,10 +20,10 @@ import java.util.Arrays;
  * up to its last query and each row's softmax runs over its own keys t' ≤ t, the rest set to 0.
  * The score tile is one float[] per worker thread, grown on demand.
  *
- * Cached attention (decoding) has one query per row: one task per (row, query head) computes the
- * scores s = scale·q·Kᵀ as D vector axpys over the positions (keys are cached transposed, so no
- * horizontal sums), the softmax, and o = Σ_j p_j·v_j as axpys over the head dimension; a row's result
- * does not depend on the other rows of the batch.
+ * Cached attention (decoding) has one query per row: per (row, query head), the scores
+ * s = scale·q·Kᵀ as a weighted sum of the D rows of Kᵀ (keys are cached transposed, so the positions
+ * are the vector lanes and no horizontal sums are needed), the softmax, and o = Σ_j p_j·v_j as a
+ * weighted sum of the rows of V; a row's result does not depend on the other rows of the batch.
  *
  * Backward ops mirror their forward. Linear: dx += dy·W is Gemm.linear (beta 1) on Wᵀ, packed by
  * weight() when asked for backward; LoRA's u = dy·B, t = x·Aᵀ and dx += scale·u·A run per row
@@ -499,16 +499,17 @@ public final class CpuBackend implements Backend {
         float[] qd = cpu(q.tensor()).data, kd = cpu(keys).data, vd = cpu(values).data, od = cpu(out).data;
         int[] slotOf = new int[p.tokens()];
         for (int s = 0; s < p.seqs(); s++) Arrays.fill(slotOf, p.start(s), p.start(s) + p.length(s), slots[s]);
-        par.forEach(p.tokens() * heads, task -> {
-            int r = task / heads, h = task % heads, g = h / group, n = p.positions()[r] + 1, slot = slotOf[r];
-            float[] sc = attentionScratch(n);
-            int qAt = at(q, r, h), kAt = (slot * kvHeads + g) * dim * capacity, vAt = slot * capacity * width + g * dim, o = r * out.cols() + h * dim;
-            // s = scale·q·Kᵀ as D rows of Kᵀ, each a vector product over the positions
-            Arrays.fill(sc, 0, n, 0f);
-            for (int e = 0; e < dim; e++) CpuKernels.axpy(scale * qd[qAt + e], kd, kAt + e * capacity, sc, 0, n);
-            float inv = 1f / CpuKernels.softmaxExp(sc, 0, n, CpuKernels.max(sc, 0, n));
-            Arrays.fill(od, o, o + dim, 0f);
-            for (int j = 0; j < n; j++) CpuKernels.axpy(sc[j] * inv, vd, vAt + j * width, od, o, dim);
+        chunks(p.tokens() * heads, (from, to) -> {
+            float[] sc = attentionScratch(capacity + CpuKernels.S.length());
+            for (int task = from; task < to; task++) {
+                int r = task / heads, h = task % heads, g = h / group, n = p.positions()[r] + 1, slot = slotOf[r];
+                int kAt = (slot * kvHeads + g) * dim * capacity, vAt = slot * capacity * width + g * dim;
+                // s = scale·q·Kᵀ: the D rows of Kᵀ weighted by q, over the positions 0..n-1
+                CpuKernels.weightedRows(scale, qd, at(q, r, h), dim, kd, kAt, capacity, sc, 0, n);
+                float inv = 1f / CpuKernels.softmaxExp(sc, 0, n, CpuKernels.max(sc, 0, n));
+                // o = Σ_j p_j·V_j: the n rows of V weighted by the unnormalised p, then scaled
+                CpuKernels.weightedRows(inv, sc, 0, n, vd, vAt, width, od, r * out.cols() + h * dim, dim);
+            }
         });
     }
 
