@@ -36,17 +36,20 @@ final class GenerateCommand implements Command {
     @Override
     public String details() {
         return """
-                Prompt lines: {"id", "prompt"} (text, tokenized as Hugging Face's tokenizer(prompt) does, special tokens included:
-                llama's BOS) or {"id", "prompt_ids": [...]} (used exactly as given); ids are unique strings or numbers. A sample
-                stops at a stop id (default: the model's eos_token_id) or after --max-new-tokens tokens; prompt +
-                --max-new-tokens must fit max_position_embeddings. (llama2.c models such as stories260K end a story with
-                BOS, id 1: give --stop-ids 1,2.) Output: one line per sample, by prompt then sample_id 0..n-1: "prompt" (the text, or
-                the prompt_ids decoded), "response" (the new tokens decoded, special tokens and the eos dropped), "response_ids"
-                (the new tokens, the stop id last when the sample stopped on one), "logprob" (sum over response_ids of log p(token)
-                under the raw model: softmax of the logits at temperature 1, before top-k/top-p). Sampling: temperature, then
-                top-k, then top-p (the smallest set of tokens whose probability sums to >= p); --temperature 0 is greedy.
-                Deterministic: sample j of the i-th prompt draws from a random stream of (--seed, i, j) alone, so the output
-                does not depend on --batch-size or --threads, and more samples (a larger --n) keep the first ones.""";
+                Prompt lines: {"id", "prompt"} (text, tokenized as Hugging Face's tokenizer(prompt) does,
+                special tokens included: llama's BOS) or {"id", "prompt_ids": [...]} (used as given); ids are
+                unique strings or numbers. A sample stops at a stop id (default: the model's eos_token_id)
+                or after --max-new-tokens tokens; prompt + --max-new-tokens must fit max_position_embeddings.
+                (llama2.c models such as stories260K end a story with BOS, id 1: give --stop-ids 1,2.)
+                Output: one line per sample, by prompt then sample_id 0..n-1: "prompt" (the text, or the
+                prompt_ids decoded), "response" (the new tokens' text, special tokens and the stop id
+                dropped), "response_ids" (the new tokens, the stop id last when one ended the sample),
+                "logprob" (sum over response_ids of log p(token) under the raw model: log-softmax of the
+                logits at temperature 1, before top-k/top-p). Sampling: temperature, then top-k, then top-p
+                (the smallest set of tokens whose probabilities sum to >= p); --temperature 0 is greedy.
+                Deterministic: sample j of the i-th prompt line draws from a random stream of (--seed, i, j)
+                alone, so the output does not depend on --batch-size or --threads (with --adapter, up to
+                the LoRA branch's rounding), and a larger --n keeps the first samples.""";
     }
 
     @Override

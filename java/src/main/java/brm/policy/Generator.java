@@ -5,7 +5,6 @@ import brm.backbone.KvCache;
 import brm.backend.Packing;
 import brm.reward.CausalLM;
 
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.random.RandomGenerator;
@@ -141,7 +140,7 @@ public final class Generator {
             }
             if (progress != null) progress.update(finished, tokens);
         }
-        return new ArrayList<>(Arrays.asList(done));
+        return List.of(done);
     }
 
     private static boolean contains(int[] ids, int id) {
