@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Runs a PyTorch peer, the forward one (forward_peer.py), the training one (train_peer.py, PEER=train) or the
-# Laplace one (laplace_peer.py, PEER=laplace: --mode predictive, then --mode kfac), in one process per thread
-# count (1, 2) and mode, twice:
+# Runs a PyTorch peer, the forward one (forward_peer.py), the training one (train_peer.py, PEER=train), the
+# Laplace one (laplace_peer.py, PEER=laplace: --mode predictive, then --mode kfac) or the generation one
+# (generate_peer.py, PEER=generate), in one process per thread count (1, 2) and mode, twice:
 #   glibc        the environment as it is (what users run; OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE left alone)
 #   glibc-tuned  GLIBC_TUNABLES keeps freed buffers in the heap (no mmap per large tensor, no trimming)
 # and writes every JSON line to the results file.
 #
 # usage: benchmarks/pytorch/run_peer.sh [results.jsonl]
 #        (default benchmarks/results/pytorch.jsonl, with PEER=train benchmarks/results/pytorch_train.jsonl,
-#        with PEER=laplace benchmarks/results/pytorch_laplace.jsonl)
-# env:   PEER           forward (default), train or laplace
+#        with PEER=laplace benchmarks/results/pytorch_laplace.jsonl, with PEER=generate benchmarks/results/pytorch_generate.jsonl)
+# env:   PEER           forward (default), train, laplace or generate
+#        PEER_MODEL     generate: stories260K imported by brm (default: imported from the data folder into a temporary folder)
 #        PEER_BLAS_DIR  folder holding an optimized libblas.so.3 (and OpenBLAS's liblapack.so.3), put first on
 #                       LD_LIBRARY_PATH (see README)
 #        PEER_SHAPES    shape list: forward BxT (default 16x256,64x64), train PxT pairs x tokens (default 8x256);
@@ -25,7 +26,8 @@ case "$PEER" in
   forward) DEFAULT_RESULTS="$ROOT/benchmarks/results/pytorch.jsonl" ;;
   train) DEFAULT_RESULTS="$ROOT/benchmarks/results/pytorch_train.jsonl" ;;
   laplace) DEFAULT_RESULTS="$ROOT/benchmarks/results/pytorch_laplace.jsonl" ;;
-  *) echo "run_peer.sh: PEER must be forward, train or laplace, not $PEER" >&2; exit 1 ;;
+  generate) DEFAULT_RESULTS="$ROOT/benchmarks/results/pytorch_generate.jsonl" ;;
+  *) echo "run_peer.sh: PEER must be forward, train, laplace or generate, not $PEER" >&2; exit 1 ;;
 esac
 RESULTS="${1:-$DEFAULT_RESULTS}"
 PYTHON=/usr/bin/python3  # Debian's python3-torch; the pyenv python3 on PATH has no torch
@@ -48,6 +50,14 @@ MODES=("")
 if [[ "$PEER" == laplace ]]; then
   MODES=(predictive kfac)
   [[ -n "${PEER_PAIRS:-}" ]] && ARGS+=(--pairs "$PEER_PAIRS")
+elif [[ "$PEER" == generate ]]; then
+  MODEL="${PEER_MODEL:-}"
+  if [[ -z "$MODEL" ]]; then
+    MODEL="$(mktemp -d)/stories260K"
+    DATA="${BRM_DATA:-$ROOT/../shared/data}/stories260K"
+    "$ROOT/brm" import llama2c --checkpoint "$DATA/stories260K.bin" --tokenizer "$DATA/tok512.bin" --out "$MODEL" >&2
+  fi
+  ARGS+=(--model "$MODEL")
 else
   [[ -n "${PEER_SHAPES:-}" ]] && ARGS+=(--shapes "$PEER_SHAPES")
 fi

@@ -15,6 +15,8 @@ import brm.backend.Tensor;
  * head its q, k and v side by side, or three (Llama q/k/v_proj, BERT query/key/value).
  * Backward: dO = dy·∂out; (dq, dk, dv) = attention'(dO) (softmax recomputed by the backend);
  * dq, dk ← rotaryᵀ (the inverse rotation); dx = Σ dproj·∂proj.
+ * With a {@link KvCache} (decoding), k and v are appended to the cache after rotary and each query
+ * attends its sequence's cached keys instead of the batch's rows.
  * Workspace buffers (kept for backward): "attention.qkv" or "attention.q/k/v" (after rotary),
  * "attention.context".
  */
@@ -68,6 +70,11 @@ public final class Attention {
 
     /** y [tokens, hidden] = attention(x [tokens, hidden]) within each sequence of p. */
     public void forward(Packing p, Tensor x, Workspace ws, Tensor y) {
+        forward(p, x, ws, null, y);
+    }
+
+    /** As {@link #forward(Packing, Tensor, Workspace, Tensor)}, over the cache's keys and values when cache is non-null. */
+    void forward(Packing p, Tensor x, Workspace ws, KvCache.Layer cache, Tensor y) {
         int rows = x.rows();
         Heads[] h = heads(ws, "attention.", rows);
         if (qkv != null) {
@@ -82,8 +89,14 @@ public final class Attention {
             rotary.apply(p, h[1]);
         }
         Tensor context = ws.get("attention.context", rows, heads * dim);
-        backend.attention(p, h[0], h[1], h[2], causal, scale(), context);
+        if (cache == null) backend.attention(p, h[0], h[1], h[2], causal, scale(), context);
+        else cache.attend(h[0], h[1], h[2], scale(), context);
         out.forward(context, y);
+    }
+
+    /** Hkv·D: the width of this layer's cached keys and values. */
+    int kvWidth() {
+        return kvHeads * dim;
     }
 
     public boolean trainable() {

@@ -30,6 +30,21 @@ public sealed interface Backbone permits GptNeoX, Llama, Bert {
      */
     Tensor forward(Packing p, int[] ids);
 
+    /** Decoders: an empty {@link KvCache} for {@code slots} sequences of up to {@code capacity} tokens each. */
+    default KvCache cache(int slots, int capacity) {
+        throw new UnsupportedOperationException(config().modelType() + " is an encoder: no KV cache");
+    }
+
+    /**
+     * Decoders: hidden [tokens, hidden] for ids [tokens] where sequence s of p continues the one held in cache
+     * slot slots[s], its rows at their absolute positions (p.positions(): the tokens the slot holds so far, +1
+     * per row); their keys and values are appended to the slot (see {@link KvCache}). A workspace buffer, as
+     * {@link #forward(Packing, int[])}.
+     */
+    default Tensor forward(Packing p, int[] ids, KvCache cache, int[] slots) {
+        throw new UnsupportedOperationException(config().modelType() + " is an encoder: no KV cache");
+    }
+
     /**
      * Backpropagates dHidden [tokens, hidden], the gradient of the last {@link #forward}'s output, to
      * the trained LoRA updates (their gradients accumulate). Layers below the lowest trained one are

@@ -18,6 +18,8 @@ import java.util.List;
  *   sequential:  dh = dx' + norm2ᵀ(mlpᵀ(dx'));  dx = dh + norm1ᵀ(attentionᵀ(dh))
  * The lowest layer with a trained update computes no gradient for its input, and the layers
  * below it none at all.
+ * With a {@link KvCache}, attention appends each layer's keys and values to it and reads the cached
+ * ones (decoding); everything else is the same row-wise computation.
  * Workspace of layer i: "x" its input, "n1", "n2" the norms' outputs, "h", "a", "m" the branches;
  * layer count's "x" is the final norm's input.
  */
@@ -48,6 +50,13 @@ final class Decoder {
 
     /** out [tokens, hidden] for ids [tokens]. */
     Tensor forward(Packing p, int[] ids) {
+        return forward(p, ids, null, null);
+    }
+
+    /** As {@link #forward(Packing, int[])}, sequence s continuing the one in cache slot slots[s] when cache is non-null. */
+    Tensor forward(Packing p, int[] ids, KvCache cache, int[] slots) {
+        if (cache != null && cache.layers() != layers.size()) throw new IllegalArgumentException("a KV cache of " + cache.layers() + " layers for " + layers.size());
+        KvCache.Step step = cache == null ? null : cache.step(p, slots);
         int n = p.tokens();
         Tensor x = ws.of(0).get("x", n, hidden);
         embeddings.forward(p, ids, x);
@@ -57,7 +66,7 @@ final class Decoder {
             Tensor next = ws.of(i + 1).get("x", n, hidden);
             Tensor n1 = w.get("n1", n, hidden), n2 = w.get("n2", n, hidden), a = w.get("a", n, hidden), m = w.get("m", n, hidden);
             l.inputNorm.forward(x, n1);
-            l.attention.forward(p, n1, w, a);
+            l.attention.forward(p, n1, w, step == null ? null : step.layer(i), a);
             if (parallelResidual) {
                 l.postAttentionNorm.forward(x, n2);
                 l.mlp.forward(n2, w, m);
@@ -75,6 +84,11 @@ final class Decoder {
         Tensor out = ws.of(layers.size()).get("out", n, hidden);
         finalNorm.forward(x, out);
         return out;
+    }
+
+    /** An empty cache for {@code slots} sequences of up to {@code capacity} tokens. */
+    KvCache cache(int slots, int capacity) {
+        return new KvCache(backend, layers.stream().mapToInt(l -> l.attention.kvWidth()).toArray(), slots, capacity);
     }
 
     /** Backward of the last forward for dOut [tokens, hidden] (see {@link Backbone#backward}). */

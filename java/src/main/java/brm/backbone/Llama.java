@@ -54,6 +54,16 @@ public final class Llama implements Backbone {
     }
 
     @Override
+    public KvCache cache(int slots, int capacity) {
+        return decoder.cache(slots, capacity);
+    }
+
+    @Override
+    public Tensor forward(Packing p, int[] ids, KvCache cache, int[] slots) {
+        return decoder.forward(p, ids, cache, slots);
+    }
+
+    @Override
     public void backward(Packing p, Tensor dHidden) {
         decoder.backward(p, dHidden);
     }

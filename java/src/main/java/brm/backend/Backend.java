@@ -50,6 +50,9 @@ public interface Backend extends AutoCloseable {
     /** A copy of the tensor's values [rows·cols], row-major. */
     float[] download(Tensor t);
 
+    /** into[0, rows·cols) = the tensor's values, row-major: {@link #download} without allocating (a decode step's logits). */
+    void download(Tensor t, float[] into);
+
     /** t = 0. */
     void zero(Tensor t);
 
@@ -143,6 +146,23 @@ public interface Backend extends AutoCloseable {
      */
     void attentionBackward(Packing p, Heads q, Heads k, Heads v, boolean causal, float scale, Tensor dOut,
                            Heads dq, Heads dk, Heads dv);
+
+    /**
+     * Appends keys and values to a KV cache of C positions per slot, Hkv heads of dimension D: row r of sequence s
+     * of p is the token at position pos_r (p.positions()) of the sequence in slot slots[s]; k and v have Hkv heads.
+     *   keys   [slots·Hkv·D, C]   keys[(slot·Hkv + g)·D + e, pos] = k[r, head g][e]    (transposed: one row per dimension)
+     *   values [slots·C, Hkv·D]   values[slot·C + pos, g·D + e] = v[r, head g][e]
+     * Keys are stored transposed so that a query's scores against all its positions are contiguous vector products.
+     */
+    void cacheAppend(Packing p, Heads k, Heads v, int[] slots, Tensor keys, Tensor values);
+
+    /**
+     * Attention over a KV cache laid out as {@link #cacheAppend} writes it: query row r of sequence s, at position
+     * pos_r, attends positions j ≤ pos_r of slot slots[s]:
+     *   out[r, h·D ..] = Σ_{j ≤ pos_r} softmax_j(scale · q[r, head h]·K_j) V_j,  K_j, V_j of key/value head h / (Hq/Hkv)
+     * q [tokens, ·] has Hq heads of dimension D; out [tokens, Hq·D].
+     */
+    void cachedAttention(Packing p, Heads q, Tensor keys, Tensor values, int[] slots, float scale, Tensor out);
 
     /** out [seqs, cols] = one vector per sequence of x [tokens, cols] (see {@link Pooling}). */
     void pool(Packing p, Tensor x, Pooling how, Tensor out);

@@ -20,6 +20,11 @@ import java.util.Arrays;
  * up to its last query and each row's softmax runs over its own keys t' ≤ t, the rest set to 0.
  * The score tile is one float[] per worker thread, grown on demand.
  *
+ * Cached attention (decoding) has one query per row: per (row, query head), the scores
+ * s = scale·q·Kᵀ as a weighted sum of the D rows of Kᵀ (keys are cached transposed, so the positions
+ * are the vector lanes and no horizontal sums are needed), the softmax, and o = Σ_j p_j·v_j as a
+ * weighted sum of the rows of V; a row's result does not depend on the other rows of the batch.
+ *
  * Backward ops mirror their forward. Linear: dx += dy·W is Gemm.linear (beta 1) on Wᵀ, packed by
  * weight() when asked for backward; LoRA's u = dy·B, t = x·Aᵀ and dx += scale·u·A run per row
  * chunk; the parameter gradients dA += scale·uᵀ·x and dBᵀ = scale·tᵀ·dy (added into dB transposed)
@@ -113,6 +118,11 @@ public final class CpuBackend implements Backend {
     @Override
     public float[] download(Tensor t) {
         return Arrays.copyOf(cpu(t).data, t.rows() * t.cols());
+    }
+
+    @Override
+    public void download(Tensor t, float[] into) {
+        System.arraycopy(cpu(t).data, 0, into, 0, t.rows() * t.cols());
     }
 
     @Override
@@ -444,6 +454,63 @@ public final class CpuBackend implements Backend {
             CpuKernels.scale(p, row, n, inv);
             Arrays.fill(p, row + n, row + keys, 0f);
         }
+    }
+
+    /** Checks a KV cache against q or k's heads and the batch; returns C, the positions per slot. */
+    private static int checkCache(Packing p, Heads heads, Tensor keys, Tensor values, int[] slots) {
+        int dim = heads.dim(), width = values.cols(), capacity = keys.cols();
+        if (width % dim != 0 || values.rows() % capacity != 0 || keys.rows() != values.rows() / capacity * width
+                || heads.tensor().rows() != p.tokens() || slots.length != p.seqs())
+            throw new IllegalArgumentException("KV cache keys [" + keys.rows() + ", " + keys.cols() + "], values [" + values.rows() + ", " + width
+                    + "] for heads of " + dim + " and " + p.seqs() + " sequences");
+        int count = values.rows() / capacity;
+        for (int s = 0; s < p.seqs(); s++) {
+            if (slots[s] < 0 || slots[s] >= count) throw new IllegalArgumentException("slot " + slots[s] + " of a " + count + "-slot cache");
+            for (int r = p.start(s); r < p.start(s) + p.length(s); r++)
+                if (p.positions()[r] < 0 || p.positions()[r] >= capacity)
+                    throw new IllegalArgumentException("position " + p.positions()[r] + " outside a cache of " + capacity);
+        }
+        return capacity;
+    }
+
+    @Override
+    public void cacheAppend(Packing p, Heads k, Heads v, int[] slots, Tensor keys, Tensor values) {
+        int capacity = checkCache(p, k, keys, values, slots), dim = k.dim(), kvHeads = values.cols() / dim;
+        if (k.count() != kvHeads || v.count() != kvHeads || v.dim() != dim || v.tensor().rows() != p.tokens())
+            throw new IllegalArgumentException("cacheAppend: " + k.count() + "/" + v.count() + " heads for a cache of " + kvHeads);
+        float[] kd = cpu(k.tensor()).data, vd = cpu(v.tensor()).data, keyd = cpu(keys).data, vald = cpu(values).data;
+        for (int s = 0; s < p.seqs(); s++)
+            for (int r = p.start(s); r < p.start(s) + p.length(s); r++) {
+                int pos = p.positions()[r];
+                for (int g = 0; g < kvHeads; g++) {
+                    int from = at(k, r, g), to = (slots[s] * kvHeads + g) * dim * capacity + pos;
+                    for (int e = 0; e < dim; e++) keyd[to + e * capacity] = kd[from + e];
+                    System.arraycopy(vd, at(v, r, g), vald, (slots[s] * capacity + pos) * values.cols() + g * dim, dim);
+                }
+            }
+    }
+
+    @Override
+    public void cachedAttention(Packing p, Heads q, Tensor keys, Tensor values, int[] slots, float scale, Tensor out) {
+        int capacity = checkCache(p, q, keys, values, slots), heads = q.count(), dim = q.dim(), width = values.cols(), kvHeads = width / dim;
+        if (heads % kvHeads != 0 || out.rows() != p.tokens() || out.cols() != heads * dim)
+            throw new IllegalArgumentException("cachedAttention: " + heads + " query heads, " + kvHeads + " key/value heads, out [" + out.rows() + ", " + out.cols() + "]");
+        int group = heads / kvHeads;
+        float[] qd = cpu(q.tensor()).data, kd = cpu(keys).data, vd = cpu(values).data, od = cpu(out).data;
+        int[] slotOf = new int[p.tokens()];
+        for (int s = 0; s < p.seqs(); s++) Arrays.fill(slotOf, p.start(s), p.start(s) + p.length(s), slots[s]);
+        chunks(p.tokens() * heads, (from, to) -> {
+            float[] sc = attentionScratch(capacity + CpuKernels.S.length());
+            for (int task = from; task < to; task++) {
+                int r = task / heads, h = task % heads, g = h / group, n = p.positions()[r] + 1, slot = slotOf[r];
+                int kAt = (slot * kvHeads + g) * dim * capacity, vAt = slot * capacity * width + g * dim;
+                // s = scale·q·Kᵀ: the D rows of Kᵀ weighted by q, over the positions 0..n-1
+                CpuKernels.weightedRows(scale, qd, at(q, r, h), dim, kd, kAt, capacity, sc, 0, n);
+                float inv = 1f / CpuKernels.softmaxExp(sc, 0, n, CpuKernels.max(sc, 0, n));
+                // o = Σ_j p_j·V_j: the n rows of V weighted by the unnormalised p, then scaled
+                CpuKernels.weightedRows(inv, sc, 0, n, vd, vAt, width, od, r * out.cols() + h * dim, dim);
+            }
+        });
     }
 
     @Override

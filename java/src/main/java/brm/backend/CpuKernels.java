@@ -21,6 +21,8 @@ import jdk.incubator.vector.VectorSpecies;
  *               (Numerical Recipes' erfcc, degree-9 P)
  *   siluMul     y = g/(1 + e^-g)·u
  *   softmaxExp  s_j ← e^(s_j - max), returns Σ_j s_j
+ *   weightedRows  out = alpha · Σ_i w_i · x_i over m rows x_i of length n (a vector-matrix product kept in
+ *               registers: each chunk of out is accumulated over all rows, then stored once)
  *
  * and the backward of each, given dy (rstd = 1/√(σ²+ε) as in the forward, g = dy·w):
  *   layerNorm   dx += rstd·(g - mean(g) - x̂·mean(g·x̂)),  x̂ = (x-μ)·rstd
@@ -96,6 +98,19 @@ final class CpuKernels {
         for (int i = 0; i < n; i += S.length()) {
             var m = tail(i, n);
             FloatVector.fromArray(S, x, o + i, m).mul(alpha).intoArray(x, o + i, m);
+        }
+    }
+
+    /**
+     * out[oo..oo+n) = alpha · Σ_{i &lt; m} w[wo+i] · x[xo + i·stride ..+n): rows of x stride apart, summed in row order
+     * (one fma per row) for each chunk of columns, which stays in a register until it is stored.
+     */
+    static void weightedRows(float alpha, float[] w, int wo, int m, float[] x, int xo, int stride, float[] out, int oo, int n) {
+        for (int c = 0; c < n; c += S.length()) {
+            var mask = tail(c, n);
+            FloatVector acc = FloatVector.zero(S);
+            for (int i = 0; i < m; i++) acc = FloatVector.fromArray(S, x, xo + i * stride + c, mask).fma(FloatVector.broadcast(S, w[wo + i]), acc);
+            acc.mul(alpha).intoArray(out, oo + c, mask);
         }
     }
 

@@ -21,6 +21,8 @@ import java.util.Arrays;
  *   rotary      (x_i, x_{i+m}) ← (x_i·c - x_{i+m}·s, x_{i+m}·c + x_i·s), c, s = cos, sin[pos, i], i &lt; m = dims/2
  *   attention   per sequence and query head: S_tj = scale·q_t·k_j, P_t = softmax_j(S_t) over j ≤ t
  *               (causal) or all j, o_t = Σ_j P_tj·v_j
+ *   cachedAttention  the same per row r against the cached k_j, v_j of its slot, j ≤ pos_r
+ *   cacheAppend      Kᵀ[(slot·Hkv + g)·D + e, pos] = k[r, g][e], V[slot·C + pos, g·D + e] = v[r, g][e]
  *   pool        LAST h[T-1], FIRST h[0], MEAN Σ_t h[t]/T, SUM Σ_t h[t]
  *   segmentOuter  per sequence s: out_s = α·a_sᵀ·b_s
  *   dropout     y = x·keep/(1-p), keep drawn by DropoutMask (its own backward)
@@ -127,6 +129,11 @@ public final class ReferenceBackend implements Backend {
         float[] f = new float[t.rows() * t.cols()];
         for (int i = 0; i < f.length; i++) f[i] = (float) d[i];
         return f;
+    }
+
+    @Override
+    public void download(Tensor t, float[] into) {
+        System.arraycopy(download(t), 0, into, 0, t.rows() * t.cols());
     }
 
     @Override
@@ -508,6 +515,62 @@ public final class ReferenceBackend implements Backend {
                         double sum = 0;
                         for (int j = 0; j < n; j++) sum += prob[j] * vd[at(v, start + j, h / group) + e];
                         od[o + e] = sum;
+                    }
+                }
+    }
+
+    /** Checks a KV cache against the heads and the batch; returns C, the positions per slot. */
+    private static int checkCache(String op, Packing p, Heads heads, Tensor keys, Tensor values, int[] slots) {
+        int dim = heads.dim(), capacity = keys.cols();
+        check(values.cols() % dim == 0 && values.rows() % capacity == 0 && keys.rows() == values.rows() / capacity * values.cols()
+                        && heads.tensor().rows() == p.tokens() && slots.length == p.seqs(),
+                op + ": keys [" + keys.rows() + ", " + keys.cols() + "], values [" + values.rows() + ", " + values.cols() + "], heads of " + dim);
+        for (int s = 0; s < p.seqs(); s++) {
+            check(slots[s] >= 0 && slots[s] < values.rows() / capacity, op + ": slot " + slots[s] + " outside the cache");
+            for (int r = p.start(s); r < p.start(s) + p.length(s); r++)
+                check(p.positions()[r] >= 0 && p.positions()[r] < capacity, op + ": position " + p.positions()[r] + " outside the cache");
+        }
+        return capacity;
+    }
+
+    @Override
+    public void cacheAppend(Packing p, Heads k, Heads v, int[] slots, Tensor keys, Tensor values) {
+        int capacity = checkCache("cacheAppend", p, k, keys, values, slots), dim = k.dim(), kvHeads = values.cols() / dim;
+        check(k.count() == kvHeads && v.count() == kvHeads && v.dim() == dim && v.tensor().rows() == p.tokens(), "cacheAppend: heads");
+        double[] kd = data(k.tensor()), vd = data(v.tensor()), keyd = data(keys), vald = data(values);
+        for (int s = 0; s < p.seqs(); s++)
+            for (int r = p.start(s); r < p.start(s) + p.length(s); r++)
+                for (int g = 0; g < kvHeads; g++)
+                    for (int e = 0; e < dim; e++) {
+                        int pos = p.positions()[r];
+                        keyd[((slots[s] * kvHeads + g) * dim + e) * capacity + pos] = kd[at(k, r, g) + e];
+                        vald[(slots[s] * capacity + pos) * values.cols() + g * dim + e] = vd[at(v, r, g) + e];
+                    }
+    }
+
+    @Override
+    public void cachedAttention(Packing p, Heads q, Tensor keys, Tensor values, int[] slots, float scale, Tensor out) {
+        int capacity = checkCache("cachedAttention", p, q, keys, values, slots), dim = q.dim(), width = values.cols(), kvHeads = width / dim;
+        check(q.count() % kvHeads == 0 && out.rows() == p.tokens() && out.cols() == q.count() * dim, "cachedAttention shapes");
+        apart("cachedAttention", out, q.tensor(), keys, values);
+        int group = q.count() / kvHeads;
+        double[] qd = data(q.tensor()), kd = data(keys), vd = data(values), od = data(out);
+        for (int s = 0; s < p.seqs(); s++)
+            for (int r = p.start(s); r < p.start(s) + p.length(s); r++)
+                for (int h = 0; h < q.count(); h++) {
+                    int n = p.positions()[r] + 1, g = h / group;
+                    double[] prob = new double[n];
+                    double max = Double.NEGATIVE_INFINITY, sum = 0;
+                    for (int j = 0; j < n; j++) {
+                        for (int e = 0; e < dim; e++) prob[j] += qd[at(q, r, h) + e] * kd[((slots[s] * kvHeads + g) * dim + e) * capacity + j];
+                        prob[j] *= scale;
+                        max = Math.max(max, prob[j]);
+                    }
+                    for (int j = 0; j < n; j++) sum += prob[j] = Math.exp(prob[j] - max);
+                    for (int e = 0; e < dim; e++) {
+                        double o = 0;
+                        for (int j = 0; j < n; j++) o += prob[j] / sum * vd[(slots[s] * capacity + j) * width + g * dim + e];
+                        od[r * out.cols() + h * dim + e] = o;
                     }
                 }
     }

@@ -25,7 +25,7 @@ public final class Main {
 
     static Map<String, Command> commands() {
         Map<String, Command> map = new LinkedHashMap<>();
-        for (Command c : List.of(new ScoreCommand(), new SparkScoreCommand(), new EvalPrefsCommand(), new TrainCommand(), new EnsembleCommand(), new LaplaceCommand(), new LabelCommand(), new BonCommand(), new GoldCommand(), new EmbedCommand(), new TokenizeCommand(), new LogitsCommand(), new ImportCommand(), new DemoCommand()))
+        for (Command c : List.of(new ScoreCommand(), new SparkScoreCommand(), new EvalPrefsCommand(), new TrainCommand(), new EnsembleCommand(), new LaplaceCommand(), new GenerateCommand(), new GoldCommand(), new LabelCommand(), new BonCommand(), new EmbedCommand(), new TokenizeCommand(), new LogitsCommand(), new ImportCommand(), new DemoCommand()))
             map.put(c.name(), c);
         return map;
     }

@@ -4,6 +4,7 @@ import static brm.cpu.GemmKernel.F;
 import static brm.cpu.GemmKernel.KC;
 import static brm.cpu.GemmKernel.L;
 import static brm.cpu.GemmKernel.MR;
+import static brm.cpu.GemmKernel.MR_SMALL;
 import static brm.cpu.GemmKernel.NR;
 
 import java.util.Arrays;
@@ -23,6 +24,8 @@ import jdk.incubator.vector.VectorMask;
  *           linear's W is packed this way once by {@link #pack}, sgemm packs each B block
  *   tiles   one MR-row A micro-panel (kept in L1) against each NR-column B micro-panel:
  *           {@link GemmKernel} accumulates the MR×NR tile in registers over the block's depth
+ *           (a last micro-panel of at most MR_SMALL rows, e.g. a decoding step's, runs the
+ *           MR_SMALL-row kernel: same sums, a third of the work)
  * and each tile is added into C: on the first k block C = tile + beta·C (+ b), later C += tile.
  * alpha is folded into the packed A; edge tiles run on zero padding and store only their
  * in-range part. sgemm products under SMALL multiply-adds skip packing (direct vector loops), and
@@ -196,7 +199,8 @@ public final class Gemm {
                     }
                     for (int ir = 0; ir < mc; ir += MR)
                         for (int jr = 0; jr < nc; jr += NR) {
-                            GemmKernel.tile(even(kc), s.a, ir * KC, panels, panel0 + jr / NR * panelStride, s.tile);
+                            if (mc - ir <= MR_SMALL) GemmKernel.tile4(even(kc), s.a, ir * KC, panels, panel0 + jr / NR * panelStride, s.tile);
+                            else GemmKernel.tile(even(kc), s.a, ir * KC, panels, panel0 + jr / NR * panelStride, s.tile);
                             int row = ib + ir, col = jb + jr;
                             addTile(s.tile, Math.min(MR, mc - ir), Math.min(NR, nc - jr),
                                     p.c, p.cOff + row * p.ldc + col, p.ldc, first ? p.beta : 1f, first ? p.bias : null, col);
@@ -207,9 +211,9 @@ public final class Gemm {
     }
 
     /**
-     * dst[r, q] (row stride KC) = alpha · op(A)[i0 + r, p0 + q] for r < mc, q < kc; rows up to
-     * the next multiple of MR, and column kc when kc is odd, are zero (edge tiles compute on
-     * zeros, the kernel's step pairs on a zero step).
+     * dst[r, q] (row stride KC) = alpha · op(A)[i0 + r, p0 + q] for r < mc, q < kc; the rows of the
+     * last micro-panel up to the rows its kernel reads (MR, or MR_SMALL for a panel that small), and
+     * column kc when kc is odd, are zero (edge tiles compute on zeros, the kernel's step pairs on a zero step).
      */
     private static void packA(Product p, int i0, int mc, int p0, int kc, float[] dst) {
         float[] a = p.a;
@@ -231,7 +235,7 @@ public final class Gemm {
                 }
             }
         }
-        int padded = Math.ceilDiv(mc, MR) * MR;
+        int padded = mc % MR == 0 ? mc : mc - mc % MR + (mc % MR <= MR_SMALL ? MR_SMALL : MR);
         for (int r = 0; r < padded; r++)
             if (r >= mc) Arrays.fill(dst, r * KC, r * KC + even(kc), 0f);
             else if (kc % 2 != 0) dst[r * KC + kc] = 0f;

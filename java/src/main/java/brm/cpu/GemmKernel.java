@@ -31,6 +31,8 @@ final class GemmKernel {
     static final int L = F.length();
     /** Tile rows (broadcast from A) and columns (two vectors of B). */
     static final int MR = 12, NR = 2 * L;
+    /** Rows of {@link #tile4}, the kernel of micro-panels with at most this many rows. */
+    static final int MR_SMALL = 4;
     /** Depth of one k block: the stride between the rows of a packed A micro-panel. */
     static final int KC = 256;
 
@@ -118,5 +120,35 @@ final class GemmKernel {
         c09a.intoArray(tile, 9 * NR); c09b.intoArray(tile, 9 * NR + L);
         c10a.intoArray(tile, 10 * NR); c10b.intoArray(tile, 10 * NR + L);
         c11a.intoArray(tile, 11 * NR); c11b.intoArray(tile, 11 * NR + L);
+    }
+
+    /**
+     * The first MR_SMALL rows of {@link #tile}, for a micro-panel of at most MR_SMALL rows (a decoding step's
+     * few rows would otherwise pay for MR): each accumulator takes the same fmas in the same order as in
+     * tile, so every element has the same bits whichever kernel computes it.
+     */
+    static void tile4(int kc, float[] a, int aOff, float[] b, int bOff, float[] tile) {
+        FloatVector c00a = FloatVector.zero(F), c00b = FloatVector.zero(F);
+        FloatVector c01a = FloatVector.zero(F), c01b = FloatVector.zero(F);
+        FloatVector c02a = FloatVector.zero(F), c02b = FloatVector.zero(F);
+        FloatVector c03a = FloatVector.zero(F), c03b = FloatVector.zero(F);
+        for (int p = 0; p + 1 < kc; p += 2) {
+            for (int step = 0; step < 2; step++) {
+                int ai = aOff + p + step, bi = bOff + (p + step) * NR;
+                FloatVector b0 = FloatVector.fromArray(F, b, bi), b1 = FloatVector.fromArray(F, b, bi + L);
+                FloatVector a00 = FloatVector.broadcast(F, a[ai]);
+                c00a = a00.fma(b0, c00a); c00b = a00.fma(b1, c00b);
+                FloatVector a01 = FloatVector.broadcast(F, a[ai + KC]);
+                c01a = a01.fma(b0, c01a); c01b = a01.fma(b1, c01b);
+                FloatVector a02 = FloatVector.broadcast(F, a[ai + 2 * KC]);
+                c02a = a02.fma(b0, c02a); c02b = a02.fma(b1, c02b);
+                FloatVector a03 = FloatVector.broadcast(F, a[ai + 3 * KC]);
+                c03a = a03.fma(b0, c03a); c03b = a03.fma(b1, c03b);
+            }
+        }
+        c00a.intoArray(tile, 0); c00b.intoArray(tile, L);
+        c01a.intoArray(tile, NR); c01b.intoArray(tile, NR + L);
+        c02a.intoArray(tile, 2 * NR); c02b.intoArray(tile, 2 * NR + L);
+        c03a.intoArray(tile, 3 * NR); c03b.intoArray(tile, 3 * NR + L);
     }
 }

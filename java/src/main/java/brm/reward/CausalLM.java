@@ -1,6 +1,8 @@
 package brm.reward;
 
+import brm.BrmException;
 import brm.backbone.Backbone;
+import brm.backbone.KvCache;
 import brm.backbone.ModelConfig;
 import brm.backbone.Workspace;
 import brm.backend.Backend;
@@ -15,7 +17,8 @@ import java.util.List;
 
 /**
  * A decoder (GPT-NeoX, Llama) as a language model: next-token logits from the same backbone as
- * {@link RewardModel}, through embed_out / lm_head or the tied input embedding. Not thread-safe.
+ * {@link RewardModel}, through embed_out / lm_head or the tied input embedding, over whole sequences or,
+ * for decoding, over new tokens with the past ones in a {@link KvCache}. Not thread-safe.
  */
 public final class CausalLM implements AutoCloseable {
     private final Path dir;
@@ -63,6 +66,29 @@ public final class CausalLM implements AutoCloseable {
         float[][] rows = new float[ids.length][];
         for (int t = 0; t < ids.length; t++) rows[t] = java.util.Arrays.copyOfRange(flat, t * vocab, (t + 1) * vocab);
         return rows;
+    }
+
+    /** An empty KV cache for {@code slots} sequences of up to {@code capacity} ≤ max_position_embeddings tokens each. */
+    public KvCache cache(int slots, int capacity) {
+        if (capacity > config.maxPositionEmbeddings())
+            throw new BrmException("a KV cache of " + capacity + " positions exceeds max_position_embeddings " + config.maxPositionEmbeddings()
+                    + " of " + dir.resolve(ModelConfig.FILE));
+        return backbone.cache(slots, capacity);
+    }
+
+    /**
+     * into [seqs·vocab], row s = the logits after the last token of sequence s of p, where sequence s continues
+     * the one held in cache slot slots[s] with its rows of ids [tokens] at positions p.positions() (see
+     * {@link KvCache}); their keys and values join the cache.
+     */
+    public void nextLogits(Packing p, int[] ids, KvCache cache, int[] slots, float[] into) {
+        for (int r = 0; r < ids.length; r++)
+            if (ids[r] < 0 || ids[r] >= config.vocabSize())
+                throw new BrmException("token id " + ids[r] + " is outside the vocabulary (vocab_size " + config.vocabSize() + " of " + dir.resolve(ModelConfig.FILE) + ")");
+        Tensor last = ws.get("last", p.seqs(), config.hiddenSize()), logits = ws.get("logits", p.seqs(), head.vocabSize());
+        backend.pool(p, backbone.forward(p, ids, cache, slots), Pooling.LAST, last);
+        head.forward(last, logits);
+        backend.download(logits, into);
     }
 
     private Packing pack(int[] ids) {
