@@ -27,7 +27,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.stream.Collectors;
 import java.util.stream.IntStream;
 
 /**
@@ -50,6 +49,9 @@ import java.util.stream.IntStream;
 final class DemoCommand implements Command {
     /** The settings of one scale; every one is also a flag. */
     private record Scale(int prompts, int n, int trainSamples, int pairsPerPrompt, String seeds) {}
+
+    /** stories260K ends a story with BOS (1), as llama2.c's training data does, and never emits its eos (2). */
+    private static final String STORY_END = "1,2";
 
     private static final Map<String, Scale> SCALES = Map.of(
             "small", new Scale(32, 64, 8, 3, "1,2,3"),
@@ -128,9 +130,10 @@ final class DemoCommand implements Command {
         Path pool = out.resolve("pool.jsonl"), train = out.resolve("train-samples.jsonl");
         String sampling = "tokens=" + tokens + " temperature=1";
         stages.run("generate pool", sampling + " n=" + n + " seed=1", List.of(pool), () -> brm("generate", "--model", policy, "--prompts", promptFile,
-                "--n", n, "--max-new-tokens", tokens, "--temperature", "1", "--seed", "1", "--batch-size", "64", "--threads", threads, "--output", pool));
+                "--n", n, "--max-new-tokens", tokens, "--temperature", "1", "--stop-ids", STORY_END, "--seed", "1", "--batch-size", "64", "--threads", threads,
+                "--output", pool));
         stages.run("generate training samples", sampling + " n=" + trainSamples + " seed=2", List.of(train), () -> brm("generate", "--model", policy,
-                "--prompts", promptFile, "--n", trainSamples, "--max-new-tokens", tokens, "--temperature", "1", "--seed", "2", "--batch-size", "64",
+                "--prompts", promptFile, "--n", trainSamples, "--max-new-tokens", tokens, "--temperature", "1", "--stop-ids", STORY_END, "--seed", "2", "--batch-size", "64",
                 "--threads", threads, "--output", train));
 
         Path poolGold = out.resolve("pool-gold.jsonl"), trainGold = out.resolve("train-gold.jsonl");
@@ -173,10 +176,17 @@ final class DemoCommand implements Command {
         List<Curves.Row> rows = new ArrayList<>();
         for (BonReport.Input input : inputs) rows.addAll(Curves.of(input.scored(), input.rankers(), grid));
         stages.timings.put("best-of-n", (System.nanoTime() - start) / 1e9);
-        String notes = notes(prompts, n, trainSamples, pairs, seeds, beta, noise, tokens, epochs, lr, stages.timings);
+        int largest = grid[grid.length - 1];
+        List<Curves.Difference> differences = new ArrayList<>();
+        for (BonReport.Input input : inputs) {
+            Ranker baseline = input.rankers().stream().filter(r -> r.kind() == Ranker.Kind.MAP || r.kind() == Ranker.Kind.MEAN).findFirst().orElse(null);
+            if (baseline != null)
+                for (Ranker r : input.rankers()) if (r != baseline) differences.add(Curves.difference(input.scored(), r, baseline, largest));
+        }
+        String notes = notes(prompts, n, trainSamples, pairs, seeds, beta, noise, tokens, epochs, lr, stages.timings) + differences(differences);
         BonReport.write(out.resolve("curves.csv"), out.resolve("curves.png"), out.resolve("report.md"),
                 "Best-of-n over-optimisation: brm demo --scale " + scaleName, inputs, grid, rows, notes);
-        System.out.println(summary(rows, grid[grid.length - 1]));
+        System.out.println(summary(rows, largest) + "\n" + differences(differences));
         System.out.println("demo: wrote " + out.resolve("curves.csv") + ", " + out.resolve("curves.png") + " and " + out.resolve("report.md"));
     }
 
@@ -320,14 +330,21 @@ final class DemoCommand implements Command {
         return b.toString();
     }
 
-    /** Gold at the largest n of each ranker, relative to MAP's. */
+    /** Gold at the largest n of each ranker. */
     private static String summary(List<Curves.Row> rows, int largest) {
-        Map<String, Curves.Row> last = rows.stream().filter(r -> r.n() == largest).collect(Collectors.toMap(Curves.Row::ranker, r -> r, (a, b) -> a, LinkedHashMap::new));
-        Curves.Row map = last.get("map");
         StringBuilder b = new StringBuilder(String.format(Locale.ROOT, "gold at n = %d:%n", largest));
-        last.values().forEach(r -> b.append(String.format(Locale.ROOT, "  %-12s %.4f ± %.4f%s%n", r.ranker(), r.gold(), r.goldSe(),
-                map == null || r == map ? "" : String.format(Locale.ROOT, "   (%+.4f vs map)", r.gold() - map.gold()))));
-        return b.toString().stripTrailing();
+        for (Curves.Row r : rows)
+            if (r.n() == largest) b.append(String.format(Locale.ROOT, "  %-14s %.4f ± %.4f%n", r.ranker(), r.gold(), r.goldSe()));
+        return b.toString();
+    }
+
+    /** A Markdown table of each ranker's gold at the largest n minus its baseline's, paired by pool. */
+    private static String differences(List<Curves.Difference> differences) {
+        if (differences.isEmpty()) return "";
+        StringBuilder b = new StringBuilder("\n## Gold at the largest n against the baseline, paired by pool\n\n| ranker | baseline | n | gold − baseline | s.e. |\n|---|---|---:|---:|---:|\n");
+        for (Curves.Difference d : differences)
+            b.append(String.format(Locale.ROOT, "| %s | %s | %d | %+.4f | %.4f |%n", d.ranker(), d.baseline(), d.n(), d.gold(), d.goldSe()));
+        return b.toString();
     }
 
     private static void deleteTree(Path dir) throws IOException {
