@@ -20,11 +20,15 @@ public final class BonReport {
     /** One evaluated input: the scored pools and the rankers run on them. */
     public record Input(Scored scored, List<Ranker> rankers) {}
 
-    /** Writes csv, and png and md where not null (each atomically); notes is Markdown placed after the settings. */
-    public static void write(Path csv, Path png, Path md, String title, List<Input> inputs, int[] grid, List<Curves.Row> rows, String notes) {
+    /**
+     * Writes csv, and png (the plotted rows, e.g. a readable subset) and md where not null, each atomically;
+     * notes is Markdown placed after the settings.
+     */
+    public static void write(Path csv, Path png, Path md, String title, List<Input> inputs, int[] grid, List<Curves.Row> rows,
+                             List<Curves.Row> plotted, String notes) {
         String table = csv(rows);
         AtomicFiles.write(csv, out -> out.write(table.getBytes(StandardCharsets.UTF_8)));
-        if (png != null) CurvesPlot.write(png, rows, title);
+        if (png != null) CurvesPlot.write(png, plotted, title);
         if (md != null) {
             Path plot = png == null ? null : md.toAbsolutePath().getParent().relativize(png.toAbsolutePath());
             String text = markdown(title, inputs, grid, rows, notes, plot);

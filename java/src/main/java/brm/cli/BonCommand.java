@@ -69,7 +69,7 @@ final class BonCommand implements Command {
         List<Ranker> rankers = requested != null ? requested : defaults(scored);
         List<Curves.Row> rows = Curves.of(scored, rankers, grid);
         BonReport.write(Args.path(line, "output"), plot, report, "Best-of-n: gold reward against KL (" + scored.pools().size() + " prompts)",
-                List.of(new BonReport.Input(scored, rankers)), grid, rows, notes);
+                List.of(new BonReport.Input(scored, rankers)), grid, rows, rows, notes);
         int largest = grid[grid.length - 1];
         for (Curves.Row r : rows)
             if (r.n() == largest) System.err.printf(Locale.ROOT, "%-12s n=%d  gold %.4f ± %.4f  proxy %.4f%n", r.ranker(), r.n(), r.gold(), r.goldSe(), r.proxy());
