@@ -12,7 +12,7 @@ import brm.backend.Tensor;
  * last forward (each layer has its own {@link Workspace}) so that {@link #backward} can follow;
  * otherwise all layers share one workspace and backward is refused.
  */
-public sealed interface Backbone permits GptNeoX, Llama, Bert {
+public sealed interface Backbone permits DecoderBackbone, Bert {
     static Backbone load(ModelConfig config, Checkpoint checkpoint, Linears linears, brm.backend.Backend backend) {
         return switch (config) {
             case GptNeoXConfig c -> GptNeoX.load(c, checkpoint, linears, backend);

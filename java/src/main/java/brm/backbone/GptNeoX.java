@@ -1,8 +1,6 @@
 package brm.backbone;
 
 import brm.backend.Backend;
-import brm.backend.Packing;
-import brm.backend.Tensor;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -13,7 +11,7 @@ import java.util.List;
  * (partial rotary, causal), the GELU MLP dense_h_to_4h / dense_4h_to_h, final_layer_norm, and
  * the parallel residual when use_parallel_residual (Pythia) or the sequential one otherwise.
  */
-public final class GptNeoX implements Backbone {
+public final class GptNeoX implements DecoderBackbone {
     private final GptNeoXConfig config;
     private final Decoder decoder;
 
@@ -48,22 +46,7 @@ public final class GptNeoX implements Backbone {
     }
 
     @Override
-    public Tensor forward(Packing p, int[] ids) {
-        return decoder.forward(p, ids);
-    }
-
-    @Override
-    public KvCache cache(int slots, int capacity) {
-        return decoder.cache(slots, capacity);
-    }
-
-    @Override
-    public Tensor forward(Packing p, int[] ids, KvCache cache, int[] slots) {
-        return decoder.forward(p, ids, cache, slots);
-    }
-
-    @Override
-    public void backward(Packing p, Tensor dHidden) {
-        decoder.backward(p, dHidden);
+    public Decoder decoder() {
+        return decoder;
     }
 }

@@ -1,8 +1,6 @@
 package brm.backbone;
 
 import brm.backend.Backend;
-import brm.backend.Packing;
-import brm.backend.Tensor;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -12,7 +10,7 @@ import java.util.List;
  * input_layernorm / post_attention_layernorm, attention with q/k/v/o_proj (full rotary, causal,
  * GQA), the SwiGLU MLP gate/up/down_proj, the sequential residual, and norm.
  */
-public final class Llama implements Backbone {
+public final class Llama implements DecoderBackbone {
     private final LlamaConfig config;
     private final Decoder decoder;
 
@@ -49,22 +47,7 @@ public final class Llama implements Backbone {
     }
 
     @Override
-    public Tensor forward(Packing p, int[] ids) {
-        return decoder.forward(p, ids);
-    }
-
-    @Override
-    public KvCache cache(int slots, int capacity) {
-        return decoder.cache(slots, capacity);
-    }
-
-    @Override
-    public Tensor forward(Packing p, int[] ids, KvCache cache, int[] slots) {
-        return decoder.forward(p, ids, cache, slots);
-    }
-
-    @Override
-    public void backward(Packing p, Tensor dHidden) {
-        decoder.backward(p, dHidden);
+    public Decoder decoder() {
+        return decoder;
     }
 }
