@@ -78,8 +78,8 @@ final class DemoCommand implements Command {
                 Policy stories260K, gold bge-small-en-v1.5 (sentiment + 2 x relevance of the continuation), proxies all-MiniLM-L6-v2
                 + LoRA trained on gold-labelled noisy pairs, reading the continuation only; Laplace on each proxy; best-of-n curves
                 of MAP, Laplace penalties (raw and pool-relative sigma), ensembles, typicality and the oracle. --scale small (the
-                default, about 10 minutes on 2 cores) or full (pool size 1024). Stages already done with the same settings are
-                skipped; --fresh redoes them.""";
+                default, about 6 minutes on 2 cores) or full (pool size 1024, about an hour). Stages already done with the same
+                settings are skipped; --fresh redoes them.""";
     }
 
     @Override
@@ -181,7 +181,7 @@ final class DemoCommand implements Command {
         if (seeds.size() > 1) inputs.add(new BonReport.Input(Scored.read(ensemble), rankers(ensembleRankers)));
         List<Curves.Row> rows = new ArrayList<>();
         for (BonReport.Input input : inputs) rows.addAll(Curves.of(input.scored(), input.rankers(), grid));
-        stages.timings.put("best-of-n", (System.nanoTime() - start) / 1e9);
+        stages.timings.put("best-of-n", String.format(Locale.ROOT, "%.1f", (System.nanoTime() - start) / 1e9));
         int largest = grid[grid.length - 1];
         List<Curves.Difference> differences = new ArrayList<>();
         for (BonReport.Input input : inputs) {
@@ -198,11 +198,15 @@ final class DemoCommand implements Command {
         System.out.println("demo: wrote " + out.resolve("curves.csv") + ", " + out.resolve("curves.png") + " and " + out.resolve("report.md"));
     }
 
-    /** Runs stages in order, skipping one whose outputs exist and whose settings match its marker; records wall times. */
+    /**
+     * Runs stages in order, skipping one whose outputs exist and whose marker (OUT/.stages/NAME: its settings
+     * line, then its wall time in seconds) holds the same settings; records wall times, a skipped stage's
+     * from its marker (marked as from an earlier run).
+     */
     private static final class Stages {
         private final Path markers;
         private final boolean fresh;
-        final Map<String, Double> timings = new LinkedHashMap<>();
+        final Map<String, String> timings = new LinkedHashMap<>();
         private int number;
 
         Stages(Path out, boolean fresh) throws IOException {
@@ -214,19 +218,20 @@ final class DemoCommand implements Command {
             number++;
             Path marker = markers.resolve(name.replace(' ', '-'));
             try {
-                if (!fresh && outputs.stream().allMatch(Files::exists) && Files.exists(marker) && Files.readString(marker).equals(settings)) {
+                String[] done = Files.exists(marker) ? Files.readString(marker).split("\n", -1) : null;
+                if (!fresh && done != null && done[0].equals(settings) && outputs.stream().allMatch(Files::exists)) {
                     System.out.printf(Locale.ROOT, "demo %2d. %s: done before (%s), skipped%n", number, name, marker);
-                    timings.put(name, Double.NaN);
+                    timings.put(name, done.length > 1 && !done[1].isBlank() ? done[1].strip() + " (earlier run)" : "earlier run");
                     return;
                 }
                 Files.deleteIfExists(marker);
                 System.out.printf(Locale.ROOT, "demo %2d. %s ...%n", number, name);
                 long start = System.nanoTime();
                 body.run();
-                double seconds = (System.nanoTime() - start) / 1e9;
+                String seconds = String.format(Locale.ROOT, "%.1f", (System.nanoTime() - start) / 1e9);
                 timings.put(name, seconds);
-                AtomicFiles.write(marker, o -> o.write(settings.getBytes(StandardCharsets.UTF_8)));
-                System.out.printf(Locale.ROOT, "demo %2d. %s: %.1f s%n", number, name, seconds);
+                AtomicFiles.write(marker, o -> o.write((settings + "\n" + seconds + "\n").getBytes(StandardCharsets.UTF_8)));
+                System.out.printf(Locale.ROOT, "demo %2d. %s: %s s%n", number, name, seconds);
             } catch (IOException e) {
                 throw new BrmException(marker + ": " + e.getMessage());
             }
@@ -323,7 +328,7 @@ final class DemoCommand implements Command {
     }
 
     private static String notes(int prompts, int n, int trainSamples, int pairs, List<String> seeds, String beta, String noise, String tokens,
-                                String epochs, String lr, Map<String, Double> timings) {
+                                String epochs, String lr, Map<String, String> timings) {
         StringBuilder b = new StringBuilder("## Settings\n\n");
         b.append("- policy: stories260K (llama2.c, imported), temperature 1, ").append(tokens).append(" new tokens; ").append(prompts)
                 .append(" story openings; pool of ").append(n).append(" samples per prompt (seed 1)\n");
@@ -334,7 +339,7 @@ final class DemoCommand implements Command {
                 .append(String.join(", ", seeds)).append("; ").append(epochs).append(" epochs, lr ").append(lr).append("; Laplace (K-FAC, marginal-likelihood prior) on each\n");
         b.append("- single-proxy rankers average over (seed, prompt) pools (").append(seeds.size() * prompts)
                 .append("); ensemble rankers over prompts (").append(prompts).append(")\n\n## Wall time per stage\n\n| stage | seconds |\n|---|---:|\n");
-        timings.forEach((stage, s) -> b.append("| ").append(stage).append(" | ").append(Double.isNaN(s) ? "done before" : String.format(Locale.ROOT, "%.1f", s)).append(" |\n"));
+        timings.forEach((stage, s) -> b.append("| ").append(stage).append(" | ").append(s).append(" |\n"));
         return b.toString();
     }
 

@@ -52,6 +52,7 @@ class CliDemoTest {
         Cli.Result second = Cli.run(args);
         assertEquals(0, second.status(), second.err());
         assertTrue(second.out().contains("done before") && !second.out().contains("   brm "), second.out());
+        assertTrue(Files.readString(out.resolve("report.md")).contains("(earlier run)"), "skipped stages keep their wall times");
         assertEquals(modified, Files.getLastModifiedTime(out.resolve("scored-seed-1.jsonl")).toMillis(), "the scored file is not redone");
         assertEquals(csv, Files.readString(out.resolve("curves.csv")), "the same curves from the kept stages");
     }
