@@ -78,7 +78,7 @@ final class DemoCommand implements Command {
                 Policy stories260K, gold bge-small-en-v1.5 (sentiment + 2 x relevance of the continuation), proxies all-MiniLM-L6-v2
                 + LoRA trained on gold-labelled noisy pairs, reading the continuation only; Laplace on each proxy; best-of-n curves
                 of MAP, Laplace penalties (raw and pool-relative sigma), ensembles, typicality and the oracle. --scale small (the
-                default, about 6 minutes on 2 cores) or full (pool size 1024, about an hour). Stages already done with the same
+                default, about 6 minutes on 2 cores) or full (pool size 1024, about 75 minutes). Stages already done with the same
                 settings are skipped; --fresh redoes them.""";
     }
 
