@@ -17,11 +17,13 @@ import org.apache.commons.cli.Options;
 
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
-import java.io.DataInputStream;
-import java.io.DataOutputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.io.OutputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.nio.file.Path;
 import java.nio.file.Files;
 import java.util.ArrayList;
@@ -213,19 +215,25 @@ final class ScoreCommand implements Command {
             coefficients = Files.createTempFile("brm-score-", ".coefficients");
             int[] shape = null;
             try (Jsonl.Reader reader = Jsonl.Reader.open(input); OutputStream out = Files.newOutputStream(lines);
-                 DataOutputStream c = new DataOutputStream(new BufferedOutputStream(Files.newOutputStream(coefficients), 1 << 20))) {
+                 OutputStream c = new BufferedOutputStream(Files.newOutputStream(coefficients), 1 << 20)) {
                 int[][] shapeOut = new int[1][];
+                ByteBuffer[] record = new ByteBuffer[1];
                 Batches.run("score", reader, scorer.encoder(), spec.batchSize(), keep, out, (batch, outputs) -> {
                     compute.fill(batch, outputs);
                     for (int i = 0; i < outputs.size(); i++) {
                         double[][] x = scorer.predictive().coefficients(i);
                         Pool p = pools.computeIfAbsent(groupOf(outputs.get(i), field, input), g -> new Pool(zeros(x), new int[1]));
-                        if (shapeOut[0] == null) shapeOut[0] = Arrays.stream(x).mapToInt(v -> v.length).toArray();
+                        if (shapeOut[0] == null) {
+                            shapeOut[0] = Arrays.stream(x).mapToInt(v -> v.length).toArray();
+                            record[0] = ByteBuffer.allocate(Float.BYTES * Arrays.stream(shapeOut[0]).sum()).order(ByteOrder.LITTLE_ENDIAN);
+                        }
+                        FloatBuffer floats = record[0].clear().asFloatBuffer();
                         for (int l = 0; l < x.length; l++)
                             for (int j = 0; j < x[l].length; j++) {
                                 p.sum[l][j] += x[l][j];
-                                writeFloat(c, x[l][j]);
+                                floats.put((float) x[l][j]);
                             }
+                        write(c, record[0].array());
                         p.count[0]++;
                     }
                 });
@@ -235,14 +243,17 @@ final class ScoreCommand implements Command {
             pools.forEach((g, p) -> means.put(g, p.mean()));
             int[] dims = shape;
             try (Jsonl.Reader reader = Jsonl.Reader.open(lines);
-                 DataInputStream c = new DataInputStream(new BufferedInputStream(Files.newInputStream(coefficients), 1 << 20))) {
+                 InputStream c = new BufferedInputStream(Files.newInputStream(coefficients), 1 << 20)) {
                 AtomicFiles.write(output, out -> {
+                    byte[] bytes = dims == null ? null : new byte[Float.BYTES * Arrays.stream(dims).sum()];
                     for (Jsonl.Line l; (l = reader.next()) != null; ) {
                         ObjectNode o = l.value();
+                        if (c.readNBytes(bytes, 0, bytes.length) != bytes.length) throw new IOException("temporary coefficient file is short");
+                        FloatBuffer floats = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
                         double[][] x = new double[dims.length][];
                         for (int j = 0; j < dims.length; j++) {
                             x[j] = new double[dims[j]];
-                            for (int i = 0; i < dims[j]; i++) x[j][i] = c.readFloat();
+                            for (int i = 0; i < dims[j]; i++) x[j][i] = floats.get();
                         }
                         double rel = scorer.predictive().relativeVariance(x, means.get(groupOf(o, field)));
                         o.put("var_rel", rel).put("std_rel", Math.sqrt(rel));
@@ -263,9 +274,9 @@ final class ScoreCommand implements Command {
         }
     }
 
-    private static void writeFloat(DataOutputStream out, double v) {
+    private static void write(OutputStream out, byte[] bytes) {
         try {
-            out.writeFloat((float) v);
+            out.write(bytes);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
