@@ -88,7 +88,8 @@ final class BonCommand implements Command {
         return grid;
     }
 
-    private static List<Ranker> rankers(String spec) {
+    /** Comma-separated rankers, each once; a bad one is a usage error. */
+    static List<Ranker> rankers(String spec) {
         List<Ranker> out = new ArrayList<>();
         try {
             for (String s : spec.split(",", -1)) out.add(Ranker.parse(s));

@@ -23,6 +23,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -118,6 +120,8 @@ final class DemoCommand implements Command {
         String threads = Integer.toString(Args.threads(line));
         String beta = line.getOptionValue("beta", "3"), noise = line.getOptionValue("noise", "0.25");
         String tokens = line.getOptionValue("max-new-tokens", "64"), epochs = line.getOptionValue("epochs", "8"), lr = line.getOptionValue("lr", "2e-3");
+        List<Ranker> singleRankers = BonCommand.rankers(line.getOptionValue("rankers", "map,std:0.25,std:1,var:0.01,var:0.04,std-rel:0.25,std-rel:1,var-rel:0.01,var-rel:0.04,typicality,oracle"));
+        List<Ranker> ensembleRankers = BonCommand.rankers(line.getOptionValue("ensemble-rankers", "mean,wco,uwo:0.5,la-std:0.25,la-var:0.01"));
         Stages stages = new Stages(out, line.hasOption("fresh"));
 
         Path models = out.resolve("models"), policy = models.resolve("stories260K"), goldModel = models.resolve("bge-small-en-v1.5"),
@@ -174,11 +178,9 @@ final class DemoCommand implements Command {
         stages.run("combine", "", List.of(single, ensemble), () -> combine(seeds, scoredFiles, single, ensemble));
 
         int[] grid = grid(n);
-        String singleRankers = line.getOptionValue("rankers", "map,std:0.25,std:1,var:0.01,var:0.04,std-rel:0.25,std-rel:1,var-rel:0.01,var-rel:0.04,typicality,oracle");
-        String ensembleRankers = line.getOptionValue("ensemble-rankers", "mean,wco,uwo:0.5,la-std:0.25,la-var:0.01");
         long start = System.nanoTime();
-        List<BonReport.Input> inputs = new ArrayList<>(List.of(new BonReport.Input(Scored.read(single), rankers(singleRankers))));
-        if (seeds.size() > 1) inputs.add(new BonReport.Input(Scored.read(ensemble), rankers(ensembleRankers)));
+        List<BonReport.Input> inputs = new ArrayList<>(List.of(new BonReport.Input(Scored.read(single), singleRankers)));
+        if (seeds.size() > 1) inputs.add(new BonReport.Input(Scored.read(ensemble), ensembleRankers));
         List<Curves.Row> rows = new ArrayList<>();
         for (BonReport.Input input : inputs) rows.addAll(Curves.of(input.scored(), input.rankers(), grid));
         stages.timings.put("best-of-n", String.format(Locale.ROOT, "%.1f", (System.nanoTime() - start) / 1e9));
@@ -245,7 +247,7 @@ final class DemoCommand implements Command {
 
     /** Runs a brm command in this JVM, printing its command line; a failure stops the demo. */
     private static void brm(Object... args) {
-        String[] words = java.util.Arrays.stream(args).map(String::valueOf).toArray(String[]::new);
+        String[] words = Arrays.stream(args).map(String::valueOf).toArray(String[]::new);
         System.out.println("   brm " + String.join(" ", words));
         if (Main.run(words) != Main.OK) throw new BrmException("demo: brm " + words[0] + " failed (its error is above)");
     }
@@ -323,10 +325,6 @@ final class DemoCommand implements Command {
         return IntStream.concat(powers, IntStream.of(n)).toArray();
     }
 
-    private static List<Ranker> rankers(String spec) {
-        return java.util.Arrays.stream(spec.split(",")).map(Ranker::parse).toList();
-    }
-
     private static String notes(int prompts, int n, int trainSamples, int pairs, List<String> seeds, String beta, String noise, String tokens,
                                 String epochs, String lr, Map<String, String> timings) {
         StringBuilder b = new StringBuilder("## Settings\n\n");
@@ -363,7 +361,7 @@ final class DemoCommand implements Command {
     private static void deleteTree(Path dir) throws IOException {
         if (!Files.exists(dir)) return;
         try (var walk = Files.walk(dir)) {
-            for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(p);
+            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) Files.delete(p);
         }
     }
 }
