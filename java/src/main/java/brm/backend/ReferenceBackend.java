@@ -2,6 +2,13 @@ package brm.backend;
 
 import java.util.Arrays;
 
+import static brm.backend.OpChecks.check;
+import static brm.backend.OpChecks.checkAttention;
+import static brm.backend.OpChecks.checkCache;
+import static brm.backend.OpChecks.checkLinear;
+import static brm.backend.OpChecks.checkNorm;
+import static brm.backend.OpChecks.sameShape;
+
 /**
  * The reference backend: every op of {@link Backend} as plain scalar loops in FP64, single-threaded,
  * written to be obviously right rather than fast. It is the oracle that float64 finite-difference
@@ -80,15 +87,6 @@ public final class ReferenceBackend implements Backend {
         return new RefTensor(values.clone(), rows, cols);
     }
 
-    private static void check(boolean ok, String message) {
-        if (!ok) throw new IllegalArgumentException(message);
-    }
-
-    private static void sameShape(String op, Tensor a, Tensor b) {
-        check(a.rows() == b.rows() && a.cols() == b.cols(),
-                op + ": shape [" + a.rows() + ", " + a.cols() + "] vs [" + b.rows() + ", " + b.cols() + "]");
-    }
-
     /** Tensors of this API overlap exactly when they share storage (firstRows views all start at row 0). */
     private void apart(String op, Tensor out, Tensor... inputs) {
         for (Tensor in : inputs)
@@ -146,13 +144,6 @@ public final class ReferenceBackend implements Backend {
         check(w.length == (long) out * in, "weight has " + w.length + " values, not " + out + "x" + in);
         check(bias == null || bias.length == out, "bias has " + (bias == null ? 0 : bias.length) + " values, not " + out);
         return new RefWeight(widen(w), bias == null ? null : widen(bias), out, in, backward);
-    }
-
-    private static void checkLinear(Tensor x, Weight w, Lora lora, Tensor y) {
-        check(x.cols() == w.in() && y.rows() == x.rows() && y.cols() == w.out()
-                        && (lora == null || (lora.a().cols() == w.in() && lora.b().rows() == w.out())),
-                "linear [" + x.rows() + ", " + x.cols() + "] · [" + w.out() + ", " + w.in() + "]ᵀ -> [" + y.rows() + ", " + y.cols() + "]"
-                        + (lora == null ? "" : " with LoRA A [" + lora.a().rows() + ", " + lora.a().cols() + "], B [" + lora.b().rows() + ", " + lora.b().cols() + "]"));
     }
 
     /** t [rows, r] = x [rows, in] · Aᵀ: the LoRA bottleneck. */
@@ -314,12 +305,6 @@ public final class ReferenceBackend implements Backend {
         for (int i = 0; i < x.rows() * x.cols(); i++) od[i] = DropoutMask.keep(seed, i, p) ? xd[i] * scale : 0;
     }
 
-    private static void checkNorm(String op, Tensor x, Tensor weight, Tensor bias, Tensor out) {
-        sameShape(op, x, out);
-        check(weight.rows() * weight.cols() == x.cols() && (bias == null || bias.rows() * bias.cols() == x.cols()),
-                op + ": parameters do not have " + x.cols() + " values");
-    }
-
     /** Row r of x [rows, n] as layerNorm sees it: its mean and rstd = 1/√(var + eps). */
     private record Moments(double mean, double rstd) {
         static Moments of(double[] x, int r, int n, double eps) {
@@ -473,15 +458,6 @@ public final class ReferenceBackend implements Backend {
         }
     }
 
-    private static void checkAttention(String op, Packing p, Heads q, Heads k, Heads v, Tensor out) {
-        int dim = q.dim();
-        check(k.count() == v.count() && q.count() % k.count() == 0 && k.dim() == dim && v.dim() == dim
-                        && q.tensor().rows() == p.tokens() && k.tensor().rows() == p.tokens() && v.tensor().rows() == p.tokens()
-                        && out.rows() == p.tokens() && out.cols() == q.count() * dim,
-                op + ": " + q.count() + " query heads, " + k.count() + "/" + v.count() + " key/value heads of " + dim + " dims, "
-                        + p.tokens() + " tokens, out [" + out.rows() + ", " + out.cols() + "]");
-    }
-
     /**
      * P [n] = softmax_j(scale·q·k_j) for query row qRow of head h against keys j &lt; n of the
      * sequence starting at row start, key head g.
@@ -517,20 +493,6 @@ public final class ReferenceBackend implements Backend {
                         od[o + e] = sum;
                     }
                 }
-    }
-
-    /** Checks a KV cache against the heads and the batch; returns C, the positions per slot. */
-    private static int checkCache(String op, Packing p, Heads heads, Tensor keys, Tensor values, int[] slots) {
-        int dim = heads.dim(), capacity = keys.cols();
-        check(values.cols() % dim == 0 && values.rows() % capacity == 0 && keys.rows() == values.rows() / capacity * values.cols()
-                        && heads.tensor().rows() == p.tokens() && slots.length == p.seqs(),
-                op + ": keys [" + keys.rows() + ", " + keys.cols() + "], values [" + values.rows() + ", " + values.cols() + "], heads of " + dim);
-        for (int s = 0; s < p.seqs(); s++) {
-            check(slots[s] >= 0 && slots[s] < values.rows() / capacity, op + ": slot " + slots[s] + " outside the cache");
-            for (int r = p.start(s); r < p.start(s) + p.length(s); r++)
-                check(p.positions()[r] >= 0 && p.positions()[r] < capacity, op + ": position " + p.positions()[r] + " outside the cache");
-        }
-        return capacity;
     }
 
     @Override

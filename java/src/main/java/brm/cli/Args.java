@@ -1,6 +1,7 @@
 package brm.cli;
 
 import brm.BrmException;
+import brm.backend.Backends;
 import brm.batch.PreferencePairs;
 import brm.batch.Truncation;
 import org.apache.commons.cli.CommandLine;
@@ -34,6 +35,7 @@ final class Args {
         if (withHead) o.addOption(value("init-head", "SEED", "use a fresh score head drawn from SEED (needed when the model has none; an adapter's head still wins)"));
         o.addOption(value("threads", "N", "compute threads (default: all cores, " + Runtime.getRuntime().availableProcessors() + ")"));
         o.addOption(value("batch-size", "B", "sequences per forward pass (default 16)"));
+        o.addOption(value("backend", "cpu|cuda|auto", "where the model runs (default auto: CUDA when brm's CUDA library loads and a GPU answers, else the CPU)"));
     }
 
     /** --input, --output and the text rules. */
@@ -112,6 +114,15 @@ final class Args {
             return Truncation.parse(line.getOptionValue("truncate", "error"));
         } catch (BrmException e) {
             throw new UsageException(e.getMessage());
+        }
+    }
+
+    /** --backend, default auto. */
+    static Backends.Kind backend(CommandLine line) {
+        try {
+            return Backends.Kind.parse(line.getOptionValue("backend", "auto"));
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--backend: " + e.getMessage());
         }
     }
 

@@ -1,6 +1,7 @@
 package brm.cli;
 
 import brm.BrmException;
+import brm.backend.Backends;
 import org.apache.commons.cli.CommandLine;
 import org.apache.commons.cli.DefaultParser;
 import org.apache.commons.cli.HelpFormatter;
@@ -70,6 +71,7 @@ public final class Main {
             return USAGE;
         }
         try {
+            if (options.hasLongOption("backend")) Backends.select(Args.backend(line));
             command.run(line);
             return OK;
         } catch (UsageException e) {

@@ -5,7 +5,7 @@ import brm.backbone.Linear;
 import brm.backbone.LoraContext;
 import brm.backbone.ModelConfig;
 import brm.backend.Backend;
-import brm.backend.CpuBackend;
+import brm.backend.Backends;
 import brm.backend.Packing;
 import brm.backend.Tensor;
 import brm.head.RewardHead;
@@ -64,11 +64,11 @@ public final class DifferentiableRewardModel implements AutoCloseable {
     }
 
     /**
-     * Loads dir with the adapter's LoRA updates (and head, else initHead's fresh one, else dir's) on a
-     * CPU backend, LoRA dropout p while {@link #dropout} has a seed.
+     * Loads dir with the adapter's LoRA updates (and head, else initHead's fresh one, else dir's) on the
+     * selected backend ({@link Backends}), LoRA dropout p while {@link #dropout} has a seed.
      */
     public static DifferentiableRewardModel open(Path dir, LoraAdapter adapter, int threads, OptionalLong initHead, float dropout) {
-        return open(dir, adapter, new CpuBackend(threads), initHead, dropout);
+        return open(dir, adapter, Backends.create(threads), initHead, dropout);
     }
 
     /** As {@link #open(Path, LoraAdapter, int, OptionalLong, float)}, on the given backend (the model owns it). */

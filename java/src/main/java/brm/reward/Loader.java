@@ -6,7 +6,7 @@ import brm.backbone.Linears;
 import brm.backbone.LoraContext;
 import brm.backbone.ModelConfig;
 import brm.backend.Backend;
-import brm.backend.CpuBackend;
+import brm.backend.Backends;
 import brm.lora.LoraAdapter;
 
 import java.nio.file.Path;
@@ -21,9 +21,9 @@ final class Loader {
         T build(ModelConfig config, Checkpoint ckpt, Linears linears, Backend backend, Backbone backbone);
     }
 
-    /** Loads dir's config.json and weights (converted to FP32) for scoring on a CPU backend; adapter may be null. */
+    /** Loads dir's config.json and weights (converted to FP32) for scoring on the selected backend ({@link Backends}); adapter may be null. */
     static <T> T open(Path dir, LoraAdapter adapter, int threads, Build<T> build) {
-        return open(dir, adapter, new CpuBackend(threads), null, build);
+        return open(dir, adapter, Backends.create(threads), null, build);
     }
 
     /**

@@ -1,0 +1,191 @@
+// The emulator's scheduler and runtime (see emulator.h): blocks run in order on the calling OS thread, the
+// threads of a block as fibers switched at barriers.
+#include "emulator.h"
+
+#include <cstdio>
+#include <memory>
+#include <new>
+#include <ucontext.h>
+#include <vector>
+
+namespace brm_emu {
+thread_local dim3 thread_index, block_index, block_dim, grid_dim;
+
+namespace {
+enum class State { ready, waits_for_warp, waits_for_block, done };
+
+struct Fiber {
+    ucontext_t context;
+    State state;
+    dim3 index;
+};
+
+constexpr size_t stack_bytes = 256 * 1024;
+
+struct Launch {
+    std::vector<Fiber> fibers;
+    std::vector<unsigned char> shared;
+    std::vector<uint64_t> slots;
+    ucontext_t scheduler;
+    const std::function<void()>* body = nullptr;
+    int running = -1;
+};
+
+thread_local Launch* current = nullptr;
+thread_local std::vector<std::unique_ptr<char[]>> stacks;  // kept between launches: one per thread of the widest block
+thread_local cudaError_t last_error = cudaSuccess;
+
+void run_fiber() {
+    Launch& l = *current;
+    (*l.body)();
+    l.fibers[l.running].state = State::done;
+    swapcontext(&l.fibers[l.running].context, &l.scheduler);
+}
+
+void wait(State why) {
+    Launch& l = *current;
+    if (!current || l.running < 0) trap("barrier outside a kernel");
+    l.fibers[l.running].state = why;
+    swapcontext(&l.fibers[l.running].context, &l.scheduler);
+}
+
+const char* name(State s) {
+    switch (s) {
+        case State::ready: return "running";
+        case State::waits_for_warp: return "at a warp barrier";
+        case State::waits_for_block: return "at __syncthreads";
+        default: return "exited";
+    }
+}
+
+// releases the threads whose barrier every live thread of its group has reached; false when none can go on
+bool release(Launch& l) {
+    int n = (int) l.fibers.size();
+    bool released = false;
+    for (int w = 0; w < n; w += 32) {
+        int live = 0, waiting = 0;
+        for (int t = w; t < std::min(n, w + 32); t++) {
+            live += l.fibers[t].state != State::done;
+            waiting += l.fibers[t].state == State::waits_for_warp;
+        }
+        if (live > 0 && waiting == live) {
+            for (int t = w; t < std::min(n, w + 32); t++)
+                if (l.fibers[t].state == State::waits_for_warp) l.fibers[t].state = State::ready;
+            released = true;
+        }
+    }
+    if (released) return true;
+    int live = 0, waiting = 0;
+    for (auto& f : l.fibers) {
+        live += f.state != State::done;
+        waiting += f.state == State::waits_for_block;
+    }
+    if (live == 0 || waiting != live) return false;
+    for (auto& f : l.fibers)
+        if (f.state == State::waits_for_block) f.state = State::ready;
+    return true;
+}
+}  // namespace
+
+void trap(const char* what) {
+    std::fprintf(stderr, "brm emulator: %s in block (%u,%u,%u) thread (%u,%u,%u)\n", what, block_index.x, block_index.y,
+                 block_index.z, thread_index.x, thread_index.y, thread_index.z);
+    std::abort();
+}
+
+void launch(dim3 grid, dim3 block, size_t dynamic_shared_bytes, const std::function<void()>& body) {
+    size_t threads = (size_t) block.x * block.y * block.z;
+    if (threads == 0 || threads > 1024 || block.z > 64 || grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 ||
+        grid.z > 65535 || dynamic_shared_bytes > 227 * 1024) {
+        last_error = cudaErrorInvalidConfiguration;
+        return;
+    }
+    Launch l;
+    l.body = &body;
+    l.fibers.resize(threads);
+    while (stacks.size() < threads) stacks.emplace_back(new char[stack_bytes]);
+    l.shared.resize(std::max<size_t>(dynamic_shared_bytes, 16));
+    l.slots.resize(threads);
+    if (current) trap("launch from inside a kernel");
+    current = &l;
+    block_dim = block;
+    grid_dim = grid;
+    for (unsigned bz = 0; bz < grid.z; bz++)
+        for (unsigned by = 0; by < grid.y; by++)
+            for (unsigned bx = 0; bx < grid.x; bx++) {
+                block_index = dim3(bx, by, bz);
+                std::fill(l.shared.begin(), l.shared.end(), 0xFF);
+                for (size_t t = 0; t < threads; t++) {
+                    Fiber& f = l.fibers[t];
+                    f.index = dim3(t % block.x, t / block.x % block.y, t / ((size_t) block.x * block.y));
+                    f.state = State::ready;
+                    getcontext(&f.context);
+                    f.context.uc_stack.ss_sp = stacks[t].get();
+                    f.context.uc_stack.ss_size = stack_bytes;
+                    f.context.uc_link = nullptr;
+                    makecontext(&f.context, run_fiber, 0);
+                }
+                for (;;) {
+                    for (size_t t = 0; t < threads; t++) {
+                        if (l.fibers[t].state != State::ready) continue;
+                        l.running = (int) t;
+                        thread_index = l.fibers[t].index;
+                        swapcontext(&l.scheduler, &l.fibers[t].context);
+                    }
+                    l.running = -1;
+                    bool all_done = std::all_of(l.fibers.begin(), l.fibers.end(), [](const Fiber& f) { return f.state == State::done; });
+                    if (all_done) break;
+                    if (!release(l)) {
+                        std::fprintf(stderr, "brm emulator: barrier divergence in block (%u,%u,%u):", bx, by, bz);
+                        for (size_t t = 0; t < threads && t < 64; t++) std::fprintf(stderr, " %zu %s;", t, name(l.fibers[t].state));
+                        std::fprintf(stderr, "\n");
+                        std::abort();
+                    }
+                }
+            }
+    current = nullptr;
+}
+
+void sync_block() { wait(State::waits_for_block); }
+void sync_warp() { wait(State::waits_for_warp); }
+unsigned char* dynamic_shared() { return current->shared.data(); }
+uint64_t* exchange_slots() { return current->slots.data(); }
+int linear_thread() { return current->running; }
+}  // namespace brm_emu
+
+cudaError_t cudaGetLastError() {
+    cudaError_t e = brm_emu::last_error;
+    brm_emu::last_error = cudaSuccess;
+    return e;
+}
+
+const char* cudaGetErrorString(cudaError_t error) {
+    switch (error) {
+        case cudaSuccess: return "no error";
+        case cudaErrorInvalidValue: return "invalid argument";
+        case cudaErrorMemoryAllocation: return "out of memory";
+        case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+        default: return "unknown error";
+    }
+}
+
+cudaError_t cudaGetDeviceCount(int* count) {
+    *count = 1;
+    return cudaSuccess;
+}
+
+cudaError_t cudaMalloc(void** pointer, size_t bytes) {
+    *pointer = std::aligned_alloc(256, (std::max<size_t>(bytes, 1) + 255) / 256 * 256);
+    if (!*pointer) return cudaErrorMemoryAllocation;
+    std::memset(*pointer, 0xFF, bytes);  // NaN: a kernel reading memory nobody wrote shows it
+    return cudaSuccess;
+}
+
+cudaError_t cudaFree(void* pointer) {
+    std::free(pointer);
+    return cudaSuccess;
+}
+
+cudaError_t cudaMallocHost(void** pointer, size_t bytes) { return cudaMalloc(pointer, bytes); }
+cudaError_t cudaFreeHost(void* pointer) { return cudaFree(pointer); }
+cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }

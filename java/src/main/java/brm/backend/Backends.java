@@ -1,0 +1,73 @@
+package brm.backend;
+
+import brm.BrmException;
+import brm.bindings.cuda.Cuda;
+import brm.bindings.cuda.CudaLibraries;
+
+import java.util.Locale;
+import java.util.Optional;
+
+/**
+ * Which backend the model APIs open ({@code --backend cpu|cuda|auto}): {@link #create} gives a CPU backend,
+ * a CUDA backend on brm's CUDA library ({@link CudaLibraries#gpu}), or with {@code auto} the CUDA one when the
+ * library loads and a device answers, else the CPU one after one line on stderr saying why. The choice is
+ * process-wide (the CLI sets it once); the default is the CPU. Model APIs that take a {@link Backend} ignore it.
+ */
+public final class Backends {
+    public enum Kind {
+        CPU, CUDA, AUTO;
+
+        public static Kind parse(String s) {
+            try {
+                return valueOf(s.toUpperCase(Locale.ROOT));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("backend '" + s + "' is not cpu, cuda or auto");
+            }
+        }
+    }
+
+    private static volatile Kind selected = Kind.CPU;
+    private static Cuda gpu;
+    private static String gpuProblem;
+    private static boolean fallbackReported;
+
+    private Backends() {}
+
+    public static void select(Kind kind) {
+        selected = kind;
+    }
+
+    public static Kind selected() {
+        return selected;
+    }
+
+    /** A new backend of the selected kind; {@code threads} sizes the CPU backend. */
+    public static Backend create(int threads) {
+        return switch (selected) {
+            case CPU -> new CpuBackend(threads);
+            case CUDA -> new CudaBackend(gpu().orElseThrow(() -> new BrmException("--backend cuda: " + gpuProblem)));
+            case AUTO -> {
+                Optional<Cuda> cuda = gpu();
+                if (cuda.isPresent()) yield new CudaBackend(cuda.get());
+                synchronized (Backends.class) {
+                    if (!fallbackReported) System.err.println("brm: CPU backend (" + gpuProblem + ")");
+                    fallbackReported = true;
+                }
+                yield new CpuBackend(threads);
+            }
+        };
+    }
+
+    /** brm's CUDA library with a device behind it, opened once; empty with the reason in gpuProblem. */
+    private static synchronized Optional<Cuda> gpu() {
+        if (gpu == null && gpuProblem == null) {
+            try {
+                gpu = Cuda.open(CudaLibraries.gpu()).orElse(null);
+                if (gpu == null) gpuProblem = "no CUDA library at " + CudaLibraries.gpu() + " (built by scripts/build-native.sh where nvcc is found)";
+            } catch (RuntimeException e) {
+                gpuProblem = "CUDA library " + CudaLibraries.gpu() + " found no usable device: " + e.getMessage();
+            }
+        }
+        return Optional.ofNullable(gpu);
+    }
+}

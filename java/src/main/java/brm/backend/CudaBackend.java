@@ -1,0 +1,363 @@
+package brm.backend;
+
+import brm.bindings.NativeException;
+import brm.bindings.cuda.Cuda;
+import brm.bindings.cuda.DeviceBuffer;
+import brm.bindings.cuda.ElementwiseKernels;
+import brm.bindings.cuda.PinnedBuffer;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.ref.Cleaner;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.Set;
+
+import static brm.backend.OpChecks.check;
+import static brm.backend.OpChecks.sameShape;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+
+/**
+ * The CUDA backend: tensors are FP32 device memory, every op one or a few of brm's own kernels (cuda/*.cu)
+ * reached through the FFM bindings of brm.bindings.cuda; Java only checks shapes, keeps the small index
+ * arrays (packing, token ids, slots) on the device and orders the calls. All kernels run on one stream in
+ * call order; {@link #download} waits for them.
+ *
+ * Memory: a tensor's device buffer is freed when no view of it is reachable (a {@link Cleaner}, so batch
+ * buffers that model code drops are returned) or when the backend closes; an allocation that finds the
+ * device full collects garbage once and retries. Transfers go through one page-locked staging buffer.
+ *
+ * The same class runs on the CPU emulator (libbrm_cuda_emu.so), which is how its tests run without a GPU.
+ */
+public final class CudaBackend implements Backend {
+    private static final Cleaner CLEANER = Cleaner.create();
+
+    private final Cuda cuda;
+    private final ElementwiseKernels elementwise;
+    /** Device buffers not yet freed, so that close() frees what the cleaner has not. */
+    private final Set<DeviceBuffer> live = Collections.synchronizedSet(Collections.newSetFromMap(new IdentityHashMap<>()));
+    private PinnedBuffer staging;
+    private DeviceInts packingStarts, packingPositions, scratchInts;
+    private Packing uploadedPacking;
+    private boolean closed;
+
+    public CudaBackend(Cuda cuda) {
+        this.cuda = cuda;
+        this.elementwise = new ElementwiseKernels(cuda);
+    }
+
+    public Cuda cuda() {
+        return cuda;
+    }
+
+    /** Device storage shared by a tensor and its firstRows views; the cleaner frees it when none is reachable. */
+    private static final class Storage {
+        DeviceBuffer buffer;  // set once, right after the Storage exists (it is the cleaner's owner)
+    }
+
+    static final class CudaTensor implements Tensor {
+        final Storage storage;
+        final int rows, cols;
+
+        CudaTensor(Storage storage, int rows, int cols) {
+            this.storage = storage;
+            this.rows = rows;
+            this.cols = cols;
+        }
+
+        @Override
+        public int rows() { return rows; }
+
+        @Override
+        public int cols() { return cols; }
+
+        @Override
+        public Tensor firstRows(int rows) {
+            if (rows < 0 || rows > this.rows) throw new IllegalArgumentException("tensor has " + this.rows + " rows, not " + rows);
+            return new CudaTensor(storage, rows, cols);
+        }
+
+        /** The device address of element [0, 0]. */
+        MemorySegment address() {
+            return storage.buffer.address();
+        }
+
+        /** The device address of element [row, col]. */
+        MemorySegment at(int row, int col) {
+            return storage.buffer.at(4L * ((long) row * cols + col));
+        }
+
+        long size() {
+            return (long) rows * cols;
+        }
+    }
+
+    static CudaTensor cuda(Tensor t) {
+        if (t instanceof CudaTensor c) return c;
+        throw new IllegalArgumentException("a " + t.getClass().getSimpleName() + " passed to the CUDA backend");
+    }
+
+    /** Device memory for {@code bytes}, tracked for close() and freed when {@code owner} becomes unreachable. */
+    private DeviceBuffer deviceMemory(long bytes, Object owner) {
+        if (closed) throw new IllegalStateException("CUDA backend used after close");
+        DeviceBuffer buffer;
+        try {
+            buffer = cuda.allocate(bytes);
+        } catch (NativeException full) {
+            System.gc();  // dropped tensors return their memory through the cleaner
+            try {
+                Thread.sleep(50);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            buffer = cuda.allocate(bytes);
+        }
+        DeviceBuffer b = buffer;
+        live.add(b);
+        CLEANER.register(owner, () -> {
+            if (live.remove(b)) b.close();
+        });
+        return b;
+    }
+
+    private CudaTensor newTensor(int rows, int cols) {
+        long n = (long) rows * cols;
+        check(rows >= 0 && cols >= 0, "tensor [" + rows + ", " + cols + "]");
+        Storage storage = new Storage();
+        storage.buffer = deviceMemory(4 * n, storage);
+        return new CudaTensor(storage, rows, cols);
+    }
+
+    /** Page-locked staging of at least {@code bytes}. */
+    private MemorySegment staging(long bytes) {
+        if (staging == null || staging.segment().byteSize() < bytes) {
+            if (staging != null) staging.close();
+            staging = cuda.allocatePinned(Math.max(bytes, staging == null ? 1 << 20 : 2 * staging.segment().byteSize()));
+        }
+        return staging.segment();
+    }
+
+    @Override
+    public Tensor allocate(int rows, int cols) {
+        CudaTensor t = newTensor(rows, cols);
+        cuda.zero(t.address(), 4 * t.size());
+        return t;
+    }
+
+    @Override
+    public Tensor upload(float[] values, int rows, int cols) {
+        if (values.length != (long) rows * cols) throw new IllegalArgumentException(values.length + " values for [" + rows + ", " + cols + "]");
+        CudaTensor t = newTensor(rows, cols);
+        write(values, t);
+        return t;
+    }
+
+    @Override
+    public void write(float[] values, Tensor t) {
+        CudaTensor c = cuda(t);
+        if (values.length != c.size()) throw new IllegalArgumentException(values.length + " values for [" + t.rows() + ", " + t.cols() + "]");
+        MemorySegment host = staging(4L * values.length);
+        MemorySegment.copy(values, 0, host, JAVA_FLOAT, 0, values.length);
+        cuda.copyToDevice(c.address(), host, 4L * values.length);
+    }
+
+    @Override
+    public float[] download(Tensor t) {
+        float[] out = new float[Math.toIntExact(cuda(t).size())];
+        download(t, out);
+        return out;
+    }
+
+    @Override
+    public void download(Tensor t, float[] into) {
+        CudaTensor c = cuda(t);
+        int n = Math.toIntExact(c.size());
+        MemorySegment host = staging(4L * n);
+        cuda.copyToHost(host, c.address(), 4L * n);
+        MemorySegment.copy(host, JAVA_FLOAT, 0, into, 0, n);
+    }
+
+    @Override
+    public void zero(Tensor t) {
+        CudaTensor c = cuda(t);
+        cuda.zero(c.address(), 4 * c.size());
+    }
+
+    /** An int array on the device, grown on demand and reused: packing offsets, token ids, cache slots. */
+    private final class DeviceInts {
+        private DeviceBuffer buffer;
+        private final Object owner = new Object();
+
+        MemorySegment upload(int[] values) {
+            long bytes = 4L * Math.max(values.length, 1);
+            if (buffer == null || buffer.bytes() < bytes) {
+                if (buffer != null && live.remove(buffer)) buffer.close();
+                buffer = deviceMemory(Math.max(bytes, 4096), owner);
+            }
+            MemorySegment host = staging(bytes);
+            MemorySegment.copy(values, 0, host, JAVA_INT, 0, values.length);
+            cuda.copyToDevice(buffer.address(), host, 4L * values.length);
+            return buffer.address();
+        }
+    }
+
+    /** The batch's sequence starts [seqs+1] and row positions [tokens] on the device, uploaded once per Packing. */
+    record DevicePacking(MemorySegment starts, MemorySegment positions) {}
+
+    DevicePacking devicePacking(Packing p) {
+        if (packingStarts == null) {
+            packingStarts = new DeviceInts();
+            packingPositions = new DeviceInts();
+        }
+        if (p != uploadedPacking) {
+            packingStarts.upload(p.starts());
+            packingPositions.upload(p.positions());
+            uploadedPacking = p;
+        }
+        return new DevicePacking(packingStarts.buffer.address(), packingPositions.buffer.address());
+    }
+
+    /** {@code values} on the device until the next call (token ids, slots). */
+    MemorySegment deviceInts(int[] values) {
+        if (scratchInts == null) scratchInts = new DeviceInts();
+        return scratchInts.upload(values);
+    }
+
+    @Override
+    public void add(Tensor a, Tensor b, Tensor out) {
+        sameShape("add", a, out);
+        sameShape("add", b, out);
+        elementwise.add(cuda(a).address(), cuda(b).address(), cuda(out).address(), cuda(out).size());
+    }
+
+    private static UnsupportedOperationException notYet(String op) {
+        return new UnsupportedOperationException(op + " is not on the CUDA backend yet");
+    }
+
+    @Override
+    public Weight weight(float[] w, float[] bias, int out, int in, boolean backward) {
+        throw notYet("weight");
+    }
+
+    @Override
+    public void linear(Tensor x, Weight w, Lora lora, Tensor y) {
+        throw notYet("linear");
+    }
+
+    @Override
+    public void linearBackward(Tensor x, Weight w, Lora lora, Tensor dy, Tensor dx, Tensor dA, Tensor dB) {
+        throw notYet("linearBackward");
+    }
+
+    @Override
+    public void matmul(Tensor a, boolean transA, Tensor b, boolean transB, float alpha, float beta, Tensor c) {
+        throw notYet("matmul");
+    }
+
+    @Override
+    public void segmentOuter(Packing p, Tensor a, Tensor b, float alpha, Tensor out) {
+        throw notYet("segmentOuter");
+    }
+
+    @Override
+    public void dropout(Tensor x, float p, long seed, Tensor out) {
+        throw notYet("dropout");
+    }
+
+    @Override
+    public void embed(int[] ids, Tensor table, Tensor out) {
+        throw notYet("embed");
+    }
+
+    @Override
+    public void addPositions(Packing p, Tensor table, Tensor x) {
+        throw notYet("addPositions");
+    }
+
+    @Override
+    public void layerNorm(Tensor x, Tensor weight, Tensor bias, float eps, Tensor out) {
+        throw notYet("layerNorm");
+    }
+
+    @Override
+    public void layerNormBackward(Tensor x, Tensor weight, float eps, Tensor dy, Tensor dx) {
+        throw notYet("layerNormBackward");
+    }
+
+    @Override
+    public void rmsNorm(Tensor x, Tensor weight, float eps, Tensor out) {
+        throw notYet("rmsNorm");
+    }
+
+    @Override
+    public void rmsNormBackward(Tensor x, Tensor weight, float eps, Tensor dy, Tensor dx) {
+        throw notYet("rmsNormBackward");
+    }
+
+    @Override
+    public void gelu(Tensor x, Tensor out) {
+        throw notYet("gelu");
+    }
+
+    @Override
+    public void geluBackward(Tensor x, Tensor dy, Tensor dx) {
+        throw notYet("geluBackward");
+    }
+
+    @Override
+    public void siluMul(Tensor gate, Tensor up, Tensor out) {
+        throw notYet("siluMul");
+    }
+
+    @Override
+    public void siluMulBackward(Tensor gate, Tensor up, Tensor dy, Tensor dGate, Tensor dUp) {
+        throw notYet("siluMulBackward");
+    }
+
+    @Override
+    public void rotary(Packing p, Heads heads, int dims, Tensor cos, Tensor sin, boolean inverse) {
+        throw notYet("rotary");
+    }
+
+    @Override
+    public void pool(Packing p, Tensor x, Pooling how, Tensor out) {
+        throw notYet("pool");
+    }
+
+    @Override
+    public void poolBackward(Packing p, Pooling how, Tensor dPooled, Tensor dx) {
+        throw notYet("poolBackward");
+    }
+
+    @Override
+    public void attention(Packing p, Heads q, Heads k, Heads v, boolean causal, float scale, Tensor out) {
+        throw notYet("attention");
+    }
+
+    @Override
+    public void attentionBackward(Packing p, Heads q, Heads k, Heads v, boolean causal, float scale, Tensor dOut,
+                                  Heads dq, Heads dk, Heads dv) {
+        throw notYet("attentionBackward");
+    }
+
+    @Override
+    public void cacheAppend(Packing p, Heads k, Heads v, int[] slots, Tensor keys, Tensor values) {
+        throw notYet("cacheAppend");
+    }
+
+    @Override
+    public void cachedAttention(Packing p, Heads q, Tensor keys, Tensor values, int[] slots, float scale, Tensor out) {
+        throw notYet("cachedAttention");
+    }
+
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        synchronized (live) {
+            for (DeviceBuffer b : live) b.close();
+            live.clear();
+        }
+        if (staging != null) staging.close();
+    }
+}
