@@ -29,6 +29,7 @@ struct Launch {
     ucontext_t scheduler;
     const std::function<void()>* body = nullptr;
     int running = -1;
+    bool failed = false;  // a thread trapped or the block's barriers diverged: the launch is abandoned
 };
 
 thread_local Launch* current = nullptr;
@@ -87,10 +88,14 @@ bool release(Launch& l) {
 }
 }  // namespace
 
+// like a device-side fault: the message on stderr, the launch abandoned (its fibers never resume) and the
+// error reported by cudaGetLastError, so the caller sees a failed kernel instead of a dead process
 void trap(const char* what) {
     std::fprintf(stderr, "brm emulator: %s in block (%u,%u,%u) thread (%u,%u,%u)\n", what, block_index.x, block_index.y,
                  block_index.z, thread_index.x, thread_index.y, thread_index.z);
-    std::abort();
+    if (!current || current->running < 0) std::abort();
+    current->failed = true;
+    swapcontext(&current->fibers[current->running].context, &current->scheduler);
 }
 
 void launch(dim3 grid, dim3 block, size_t dynamic_shared_bytes, const std::function<void()>& body) {
@@ -131,15 +136,23 @@ void launch(dim3 grid, dim3 block, size_t dynamic_shared_bytes, const std::funct
                         l.running = (int) t;
                         thread_index = l.fibers[t].index;
                         swapcontext(&l.scheduler, &l.fibers[t].context);
+                        if (l.failed) break;
                     }
                     l.running = -1;
+                    if (l.failed) {
+                        current = nullptr;
+                        last_error = cudaErrorLaunchFailure;
+                        return;
+                    }
                     bool all_done = std::all_of(l.fibers.begin(), l.fibers.end(), [](const Fiber& f) { return f.state == State::done; });
                     if (all_done) break;
                     if (!release(l)) {
                         std::fprintf(stderr, "brm emulator: barrier divergence in block (%u,%u,%u):", bx, by, bz);
                         for (size_t t = 0; t < threads && t < 64; t++) std::fprintf(stderr, " %zu %s;", t, name(l.fibers[t].state));
                         std::fprintf(stderr, "\n");
-                        std::abort();
+                        current = nullptr;
+                        last_error = cudaErrorLaunchFailure;
+                        return;
                     }
                 }
             }
@@ -165,6 +178,7 @@ const char* cudaGetErrorString(cudaError_t error) {
         case cudaErrorInvalidValue: return "invalid argument";
         case cudaErrorMemoryAllocation: return "out of memory";
         case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+        case cudaErrorLaunchFailure: return "unspecified launch failure";
         default: return "unknown error";
     }
 }

@@ -7,8 +7,9 @@
 //   - a launch runs the grid's blocks one after another on the calling OS thread; each CUDA thread of a
 //     block is a fiber (ucontext) that runs until it reaches a barrier (__syncthreads, a warp shuffle,
 //     __syncwarp) and the scheduler resumes the fibers once every live thread of the block (or warp) has
-//     arrived. A barrier that not all live threads reach (a __syncthreads in divergent code) aborts with
-//     the block and the threads' states instead of hanging;
+//     arrived. A barrier that not all live threads reach (a __syncthreads in divergent code), like a
+//     __trap(), prints the block and the threads' states and fails the launch (cudaErrorLaunchFailure)
+//     instead of hanging;
 //   - __shared__ variables are function statics (one block runs at a time), dynamic shared memory a
 //     per-launch buffer filled with 0xFF before each block;
 //   - tensor-core fragments (nvcuda::wmma) hold the whole tile in every thread: their per-thread layout is
@@ -153,6 +154,7 @@ constexpr cudaError_t cudaSuccess = 0;
 constexpr cudaError_t cudaErrorInvalidValue = 1;
 constexpr cudaError_t cudaErrorMemoryAllocation = 2;
 constexpr cudaError_t cudaErrorInvalidConfiguration = 9;
+constexpr cudaError_t cudaErrorLaunchFailure = 719;
 enum cudaMemcpyKind { cudaMemcpyHostToHost, cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice, cudaMemcpyDefault };
 enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize };
 cudaError_t cudaGetLastError();
