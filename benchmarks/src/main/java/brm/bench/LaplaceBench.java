@@ -9,7 +9,6 @@ import brm.laplace.Laplace;
 import brm.laplace.Posterior;
 import brm.laplace.Tokens;
 import brm.lora.LoraAdapter;
-import brm.lora.LoraLayer;
 import brm.lora.PeftAdapter;
 import brm.reward.DifferentiableRewardModel;
 import java.io.IOException;
@@ -44,24 +43,31 @@ final class LaplaceBench {
     }
 
     static Setup create() throws IOException {
-        Path root = Files.createTempDirectory("brm-bench"), model = root.resolve("model"), adapterDir = root.resolve("adapter");
+        return create(Files.createTempDirectory("brm-bench"), RandomCheckpoint.NeoXShape.PYTHIA_70M);
+    }
+
+    /** Writes root/model (random weights of the shape) and root/adapter (random LoRA and head, PEFT format). */
+    static Setup create(Path root, RandomCheckpoint.NeoXShape shape) throws IOException {
+        Path model = root.resolve("model"), adapterDir = root.resolve("adapter");
         Files.createDirectories(model);
-        RandomCheckpoint.gptNeoX(model, RandomCheckpoint.NeoXShape.PYTHIA_70M, 7);
+        RandomCheckpoint.gptNeoX(model, shape, 7);
         ModelConfig config = ModelConfig.read(model);
         SplittableRandom random = new SplittableRandom(5);
-        Map<String, LoraLayer> layers = new LinkedHashMap<>();
         Map<String, SafetensorsWriter.Tensor> tensors = new LinkedHashMap<>();
         for (var m : config.linearModules()) {
             if (!m.path().endsWith("query_key_value")) continue;
-            float[] a = gaussian(random, 8 * m.in(), 0.05f), b = gaussian(random, m.out() * 8, 0.05f);
-            layers.put(m.path(), new LoraLayer(m.path(), 8, m.in(), m.out(), 2f, a, b));
-            tensors.put(PeftAdapter.loraKey(m.path(), "A"), new SafetensorsWriter.Tensor(a, 8, m.in()));
-            tensors.put(PeftAdapter.loraKey(m.path(), "B"), new SafetensorsWriter.Tensor(b, m.out(), 8));
+            tensors.put(PeftAdapter.loraKey(m.path(), "A"), new SafetensorsWriter.Tensor(gaussian(random, 8 * m.in(), 0.05f), 8, m.in()));
+            tensors.put(PeftAdapter.loraKey(m.path(), "B"), new SafetensorsWriter.Tensor(gaussian(random, m.out() * 8, 0.05f), m.out(), 8));
         }
-        float[] head = gaussian(random, config.hiddenSize(), 0.05f);
-        tensors.put(PeftAdapter.HEAD, new SafetensorsWriter.Tensor(head, 1, config.hiddenSize()));
+        tensors.put(PeftAdapter.HEAD, new SafetensorsWriter.Tensor(gaussian(random, config.hiddenSize(), 0.05f), 1, config.hiddenSize()));
         PeftAdapter.write(adapterDir, model.toString(), 8, 16, 0, List.of("query_key_value"), tensors);
-        return new Setup(root, model, adapterDir, new LoraAdapter(layers, head));
+        return open(root);
+    }
+
+    /** A setup written earlier by {@link #create(Path, RandomCheckpoint.NeoXShape)} (e.g. by {@link DeviceModels}); delete() removes it. */
+    static Setup open(Path root) {
+        Path model = root.resolve("model"), adapter = root.resolve("adapter");
+        return new Setup(root, model, adapter, PeftAdapter.load(adapter, ModelConfig.read(model)));
     }
 
     static float[] gaussian(SplittableRandom random, int n, float std) {

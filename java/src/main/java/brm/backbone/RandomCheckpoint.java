@@ -25,6 +25,7 @@ public final class RandomCheckpoint {
     /** The shape of a GPT-NeoX model. */
     public record NeoXShape(int vocab, int hidden, int layers, int heads, int intermediate, double rotaryPct, int maxPositions) {
         public static final NeoXShape PYTHIA_70M = new NeoXShape(50304, 512, 6, 8, 2048, 0.25, 2048);
+        public static final NeoXShape PYTHIA_410M = new NeoXShape(50304, 1024, 24, 16, 4096, 0.25, 2048);
     }
 
     public static void gptNeoX(Path dir, NeoXShape s, long seed) {
