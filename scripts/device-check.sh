@@ -7,7 +7,8 @@
 # Prepare here: scripts/device-bundle.sh (makes build/device.tar.xz: a jlink runtime, the jars, the compiled
 # tests, libbrm_cuda.so). On the GPU machine, from the checkout with build/device.tar.xz:
 #   scripts/device-check.sh [RESULTS]            RESULTS defaults to $OUT (the device tool's) or build/device-out
-# --local runs the same steps here on the CPU emulator with the 70M model only and no PyTorch (checks the script).
+# --local checks the script here: the parity tests and brm score on the CPU emulator with a tiny model, the JMH
+# benchmarks on the CPU backend with it, no PyTorch.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOCAL=0
@@ -26,7 +27,7 @@ if [ ! -x "$BUNDLE/jre/bin/java" ]; then
   rm -rf "$BUNDLE" && mkdir -p "$BUNDLE" && tar -xJf "$ROOT/build/device.tar.xz" -C "$BUNDLE" || exit 1
 fi
 if [ "$LOCAL" = 1 ]; then
-  LIBRARY="$BUNDLE/native/libbrm_cuda_emu.so"; REQUIRE=""; NAMES=pythia-70m
+  LIBRARY="$BUNDLE/native/libbrm_cuda_emu.so"; REQUIRE=""; NAMES=tiny
 else
   LIBRARY="$BUNDLE/native/libbrm_cuda.so"; REQUIRE="-Dbrm.cuda.require=gpu"; NAMES=pythia-70m,pythia-410m
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv || true
@@ -51,7 +52,7 @@ else
   PYTHONUNBUFFERED=1 python3 - "$RESULTS" <<'PY'  # stand-in reference ids (no PyTorch here): only the plumbing is checked
 import json, random, sys
 r = random.Random(15)
-with open(f"{sys.argv[1]}/pythia-70m-rewards.jsonl", "w") as f:
+with open(f"{sys.argv[1]}/tiny-rewards.jsonl", "w") as f:
     for _ in range(4):
         f.write(json.dumps({"input_ids": [r.randrange(1, 50277) for _ in range(16)], "pytorch_reward": 0.0}) + "\n")
 PY
@@ -65,10 +66,10 @@ for name in ${NAMES//,/ }; do
 done
 
 step "brm benchmarks (JMH)"
-if [ "$LOCAL" = 1 ]; then JMH=(-f 1 -wi 0 -i 1 -r 1 -p model=pythia-70m -p precision=fp32 -p size=256); else JMH=(-p model="$NAMES"); fi
-"${JAVA[@]}" -cp "$CP" -Dbrm.bench.models="$MODELS" org.openjdk.jmh.Main 'brm.bench.DeviceBenchmark' "${JMH[@]}" \
-  -jvmArgsPrepend "--add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Dbrm.cuda.library=$LIBRARY -Dbrm.bench.models=$MODELS $REQUIRE" \
-  -rf json -rff "$RESULTS/brm.json" || FAILED+=("brm benchmarks")
+# the forked JVMs get this JVM's options (JMH passes them on): the library, the models folder, the backend
+if [ "$LOCAL" = 1 ]; then BACKEND=cpu; JMH=(-wi 0 -i 1 -r 1 -p model=tiny); else BACKEND=cuda; JMH=(-p model="$NAMES" -p precision=fp32,bf16); fi
+"${JAVA[@]}" -cp "$CP" -Dbrm.bench.models="$MODELS" -Dbrm.backend="$BACKEND" org.openjdk.jmh.Main 'brm.bench.DeviceBenchmark' \
+  "${JMH[@]}" -rf json -rff "$RESULTS/brm.json" || FAILED+=("brm benchmarks")
 
 step "summary"
 python3 "$ROOT/benchmarks/device_summary.py" "$RESULTS" | tee "$RESULTS/summary.txt"

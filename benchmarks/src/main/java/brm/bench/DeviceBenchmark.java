@@ -61,16 +61,12 @@ public class DeviceBenchmark {
         @Param({"pythia-70m"})
         public String model;
 
-        @Param({"fp32"})
-        public String precision;
-
         LaplaceBench.Setup setup;
         private Path temporary;
 
         @Setup(Level.Trial)
         public void open() throws IOException {
             Backends.select(Backends.Kind.parse(System.getProperty("brm.backend", "cuda")));
-            System.setProperty("brm.cuda.precision", precision);
             String root = System.getProperty("brm.bench.models");
             if (root != null && Files.isDirectory(Path.of(root, model))) {
                 setup = LaplaceBench.open(Path.of(root, model));
@@ -95,11 +91,16 @@ public class DeviceBenchmark {
 
     @State(Scope.Benchmark)
     public static class Scoring {
+        /** fp32, bf16 or fp16: the CUDA backend's precision for the frozen weights' products. */
+        @Param({"fp32"})
+        public String precision;
+
         RewardModel model;
         List<int[]> batch;
 
         @Setup(Level.Trial)
         public void open(Models m) {
+            System.setProperty("brm.cuda.precision", precision);
             model = RewardModel.open(m.setup.model(), m.setup.lora(), new RewardModel.Options(1, 32 * 256, OptionalLong.empty()));
             batch = sequences(32, 256, 11);
         }

@@ -15,7 +15,9 @@ import java.util.Map;
  * usage: java -cp benchmarks.jar brm.bench.DeviceModels OUT [pythia-70m,pythia-410m]
  */
 public final class DeviceModels {
-    static final Map<String, NeoXShape> SHAPES = Map.of("pythia-70m", NeoXShape.PYTHIA_70M, "pythia-410m", NeoXShape.PYTHIA_410M);
+    /** The two timed shapes, and a tiny one for device-check.sh --local (the script's plumbing on the emulator). */
+    static final Map<String, NeoXShape> SHAPES = Map.of("pythia-70m", NeoXShape.PYTHIA_70M, "pythia-410m", NeoXShape.PYTHIA_410M,
+            "tiny", new NeoXShape(50304, 64, 2, 4, 256, 0.25, 2048));
 
     private DeviceModels() {}
 
