@@ -6,6 +6,7 @@ import brm.backbone.KvCache;
 import brm.backbone.ModelConfig;
 import brm.backbone.Workspace;
 import brm.backend.Backend;
+import brm.backend.Backends;
 import brm.backend.Packing;
 import brm.backend.Pooling;
 import brm.backend.Tensor;
@@ -39,8 +40,13 @@ public final class CausalLM implements AutoCloseable {
 
     /** Loads a decoder directory; adapter (may be null) applies its LoRA updates to the backbone. */
     public static CausalLM open(Path dir, LoraAdapter adapter, int threads) {
-        return Loader.open(dir, adapter, threads, (config, ckpt, linears, backend, backbone) ->
-                new CausalLM(dir, config, backend, backbone, LmHead.load(config, ckpt, backend)));
+        return open(dir, adapter, Backends.create(threads));
+    }
+
+    /** As {@link #open(Path, LoraAdapter, int)} on the given backend, which the model then owns. */
+    public static CausalLM open(Path dir, LoraAdapter adapter, Backend backend) {
+        return Loader.open(dir, adapter, backend, null, (config, ckpt, linears, be, backbone) ->
+                new CausalLM(dir, config, be, backbone, LmHead.load(config, ckpt, be)));
     }
 
     public ModelConfig config() {

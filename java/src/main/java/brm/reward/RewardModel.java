@@ -5,6 +5,7 @@ import brm.backbone.Backbone;
 import brm.backbone.LinearModule;
 import brm.backbone.ModelConfig;
 import brm.backend.Backend;
+import brm.backend.Backends;
 import brm.backend.Packing;
 import brm.head.RewardHead;
 import brm.lora.LoraAdapter;
@@ -56,10 +57,15 @@ public final class RewardModel implements AutoCloseable {
         this.maxBatchTokens = maxBatchTokens;
     }
 
-    /** Loads dir's config.json and weights (converted to FP32); adapter may be null. */
+    /** Loads dir's config.json and weights (converted to FP32) on the selected backend; adapter may be null. */
     public static RewardModel open(Path dir, LoraAdapter adapter, Options options) {
-        return Loader.open(dir, adapter, options.threads(), (config, ckpt, linears, backend, backbone) -> new RewardModel(dir, config,
-                backend, backbone, RewardHead.load(config, ckpt, backend, adapter, options.initHeadSeed(), false), options.maxBatchTokens()));
+        return open(dir, adapter, options, Backends.create(options.threads()));
+    }
+
+    /** As {@link #open(Path, LoraAdapter, Options)} on the given backend, which the model then owns (options.threads() unused). */
+    public static RewardModel open(Path dir, LoraAdapter adapter, Options options, Backend backend) {
+        return Loader.open(dir, adapter, backend, null, (config, ckpt, linears, be, backbone) -> new RewardModel(dir, config,
+                be, backbone, RewardHead.load(config, ckpt, be, adapter, options.initHeadSeed(), false), options.maxBatchTokens()));
     }
 
     public ModelConfig config() {

@@ -14,27 +14,27 @@ import static org.junit.jupiter.api.Assertions.fail;
  * running the same kernels; the test is skipped when no CUDA library was built), random data and a
  * comparison that names the worst element.
  */
-final class CudaParity {
+public final class CudaParity {
     private static Cuda cuda;
     private static boolean opened;
 
     private CudaParity() {}
 
-    static synchronized CudaBackend backend() {
+    public static synchronized CudaBackend backend() {
         if (!opened) cuda = CudaLibraries.gpuElseEmulator().orElse(null);
         opened = true;
         Assumptions.assumeTrue(cuda != null, "no CUDA library built (scripts/build-native.sh): CUDA tests skipped");
         return new CudaBackend(cuda);
     }
 
-    static float[] gaussian(Random random, int n) {
+    public static float[] gaussian(Random random, int n) {
         float[] v = new float[n];
         for (int i = 0; i < n; i++) v[i] = (float) random.nextGaussian();
         return v;
     }
 
     /** |got - expected| ≤ tolerance · (1 + |expected|) everywhere; the message names the worst element. */
-    static void assertClose(String what, float[] expected, float[] got, double tolerance) {
+    public static void assertClose(String what, float[] expected, float[] got, double tolerance) {
         assertEquals(expected.length, got.length, what + ": length");
         int worst = -1;
         double worstError = 0;
