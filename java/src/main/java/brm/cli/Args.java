@@ -28,14 +28,19 @@ final class Args {
         return Option.builder().longOpt(name).desc(description).build();
     }
 
-    /** --model, --adapter, --threads, --batch-size, and with a reward head --init-head. */
+    /** --model, --adapter, --threads, --backend, --batch-size, and with a reward head --init-head. */
     static void addModel(Options o, boolean withHead) {
         o.addOption(required("model", "DIR", "Hugging Face model directory (config.json, model.safetensors, tokenizer.json)"));
         o.addOption(value("adapter", "ADIR", "PEFT LoRA adapter directory (adapter_config.json, adapter_model.safetensors)"));
         if (withHead) o.addOption(value("init-head", "SEED", "use a fresh score head drawn from SEED (needed when the model has none; an adapter's head still wins)"));
-        o.addOption(value("threads", "N", "compute threads (default: all cores, " + Runtime.getRuntime().availableProcessors() + ")"));
+        addCompute(o);
         o.addOption(value("batch-size", "B", "sequences per forward pass (default 16)"));
-        o.addOption(value("backend", "cpu|cuda|auto", "where the model runs (default auto: CUDA when brm's CUDA library loads and a GPU answers, else the CPU)"));
+    }
+
+    /** --threads and --backend: where and how wide the models run. */
+    static void addCompute(Options o) {
+        o.addOption(value("threads", "N", "CPU compute threads (default: all cores, " + Runtime.getRuntime().availableProcessors() + ")"));
+        o.addOption(value("backend", "cpu|cuda|auto", "where the models run (default auto: CUDA when brm's CUDA library loads and a GPU answers, else the CPU)"));
     }
 
     /** --input, --output and the text rules. */

@@ -66,7 +66,7 @@ final class GenerateCommand implements Command {
         o.addOption(Args.value("stop-ids", "ID,...", "token ids that end a sample (default: the model's eos_token_id)"));
         o.addOption(Args.value("seed", "S", "seed of the random streams (default 0)"));
         o.addOption(Args.value("batch-size", "B", "samples decoded together (default 32)"));
-        o.addOption(Args.value("threads", "N", "compute threads (default: all cores, " + Runtime.getRuntime().availableProcessors() + ")"));
+        Args.addCompute(o);
         o.addOption(Args.required("output", "OUT.jsonl", "samples (written atomically; - for standard output)"));
         return o;
     }

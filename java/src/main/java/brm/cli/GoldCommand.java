@@ -52,7 +52,7 @@ final class GoldCommand implements Command {
         o.addOption(Args.value("sentiment-weight", "W", "weight of the sentiment term (default 1)"));
         o.addOption(Args.value("relevance-weight", "W", "weight of the relevance term (default 2)"));
         o.addOption(Args.value("batch-size", "B", "samples per embedding pass (default 32)"));
-        o.addOption(Args.value("threads", "N", "compute threads (default: all cores, " + Runtime.getRuntime().availableProcessors() + ")"));
+        Args.addCompute(o);
         return o;
     }
 

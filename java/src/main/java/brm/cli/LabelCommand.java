@@ -53,7 +53,7 @@ final class LabelCommand implements Command {
         o.addOption(Args.value("gold", "DIR", "gold reward model directory (else each line's \"gold\")"));
         o.addOption(Args.value("adapter", "ADIR", "the gold model's PEFT adapter"));
         o.addOption(Args.value("init-head", "SEED", "a fresh score head for a gold model without one (as brm score)"));
-        o.addOption(Args.value("threads", "N", "compute threads (default: all cores)"));
+        Args.addCompute(o);
         o.addOption(Args.value("batch-size", "B", "sequences per forward pass of the gold model (default 16)"));
         Args.addTextRules(o);
         return o;

@@ -56,7 +56,7 @@ final class LaplaceCommand implements Command {
         o.addOption(Args.value("low-rank-threshold", "N", "width above which --low-rank applies (default 1024)"));
         o.addOption(Args.value("batch-size", "B", "pairs per forward/backward (default 8)"));
         o.addOption(Args.value("seed", "S", "seed of the mc Fisher's draws (default 0)"));
-        o.addOption(Args.value("threads", "N", "compute threads (default: all cores)"));
+        Args.addCompute(o);
         Args.addTextRules(o);
         Args.addPairOptions(o);
         return o;

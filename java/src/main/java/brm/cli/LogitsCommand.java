@@ -32,7 +32,7 @@ final class LogitsCommand implements Command {
         Options o = new Options();
         o.addOption(Args.required("model", "DIR", "Hugging Face decoder directory (GPT-NeoX or Llama) with an LM head or tied embeddings"));
         o.addOption(Args.value("adapter", "ADIR", "PEFT LoRA adapter directory"));
-        o.addOption(Args.value("threads", "N", "compute threads (default: all cores)"));
+        Args.addCompute(o);
         o.addOption(Args.value("top-k", "K", "how many of the largest logits to write (default 10)"));
         o.addOption(Args.flag("full", "write the logits of the whole vocabulary instead of the top K"));
         Args.addIo(o);

@@ -70,7 +70,7 @@ final class TrainCommand implements Command {
         o.addOption(Args.value("eval-every", "N", "also report every N steps (default: each epoch)"));
         o.addOption(Args.value("save-every", "N", "also checkpoint every N steps (default: each epoch)"));
         o.addOption(Args.flag("resume", "continue from ADIR/checkpoint.safetensors"));
-        o.addOption(Args.value("threads", "N", "compute threads (default: all cores, " + Runtime.getRuntime().availableProcessors() + ")"));
+        Args.addCompute(o);
         Args.addTextRules(o);
         Args.addPairOptions(o);
         return o;
