@@ -2,9 +2,16 @@ package brm.backend;
 
 import brm.bindings.NativeException;
 import brm.bindings.cuda.Cuda;
+import brm.bindings.cuda.ActivationKernels;
 import brm.bindings.cuda.DeviceBuffer;
+import brm.bindings.cuda.DropoutKernels;
 import brm.bindings.cuda.ElementwiseKernels;
+import brm.bindings.cuda.EmbeddingKernels;
+import brm.bindings.cuda.LayerNormKernels;
 import brm.bindings.cuda.PinnedBuffer;
+import brm.bindings.cuda.PoolingKernels;
+import brm.bindings.cuda.RmsNormKernels;
+import brm.bindings.cuda.RotaryKernels;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.ref.Cleaner;
@@ -13,6 +20,7 @@ import java.util.IdentityHashMap;
 import java.util.Set;
 
 import static brm.backend.OpChecks.check;
+import static brm.backend.OpChecks.checkNorm;
 import static brm.backend.OpChecks.sameShape;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -34,6 +42,13 @@ public final class CudaBackend implements Backend {
 
     private final Cuda cuda;
     private final ElementwiseKernels elementwise;
+    private final LayerNormKernels layerNormKernels;
+    private final RmsNormKernels rmsNormKernels;
+    private final ActivationKernels activation;
+    private final RotaryKernels rotaryKernels;
+    private final EmbeddingKernels embedding;
+    private final PoolingKernels pooling;
+    private final DropoutKernels dropoutKernels;
     /** Device buffers not yet freed, so that close() frees what the cleaner has not. */
     private final Set<DeviceBuffer> live = Collections.synchronizedSet(Collections.newSetFromMap(new IdentityHashMap<>()));
     private PinnedBuffer staging;
@@ -44,6 +59,13 @@ public final class CudaBackend implements Backend {
     public CudaBackend(Cuda cuda) {
         this.cuda = cuda;
         this.elementwise = new ElementwiseKernels(cuda);
+        this.layerNormKernels = new LayerNormKernels(cuda);
+        this.rmsNormKernels = new RmsNormKernels(cuda);
+        this.activation = new ActivationKernels(cuda);
+        this.rotaryKernels = new RotaryKernels(cuda);
+        this.embedding = new EmbeddingKernels(cuda);
+        this.pooling = new PoolingKernels(cuda);
+        this.dropoutKernels = new DropoutKernels(cuda);
     }
 
     public Cuda cuda() {
@@ -261,72 +283,120 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void dropout(Tensor x, float p, long seed, Tensor out) {
-        throw notYet("dropout");
+        sameShape("dropout", x, out);
+        dropoutKernels.dropout(cuda(x).address(), p, seed, cuda(out).address(), cuda(out).size());
     }
 
     @Override
     public void embed(int[] ids, Tensor table, Tensor out) {
-        throw notYet("embed");
+        check(ids.length == out.rows() && table.cols() == out.cols(),
+                "embed: " + ids.length + " ids into [" + out.rows() + ", " + out.cols() + "] from a table of " + table.cols() + " columns");
+        for (int id : ids) check(id >= 0 && id < table.rows(), "embed: id " + id + " outside the table of " + table.rows());
+        embedding.embed(deviceInts(ids), cuda(table).address(), cuda(out).address(), out.rows(), out.cols());
     }
 
     @Override
     public void addPositions(Packing p, Tensor table, Tensor x) {
-        throw notYet("addPositions");
+        check(x.rows() == p.tokens() && table.cols() == x.cols(),
+                "addPositions: x [" + x.rows() + ", " + x.cols() + "] for " + p.tokens() + " tokens, table of " + table.cols() + " columns");
+        checkPositions("addPositions", p, table.rows());
+        embedding.addPositions(devicePacking(p).positions(), cuda(table).address(), cuda(x).address(), x.rows(), x.cols());
+    }
+
+    /** Every row's position indexes a table of {@code limit} rows. */
+    private static void checkPositions(String op, Packing p, int limit) {
+        for (int pos : p.positions()) check(pos >= 0 && pos < limit, op + ": position " + pos + " outside the table of " + limit);
     }
 
     @Override
     public void layerNorm(Tensor x, Tensor weight, Tensor bias, float eps, Tensor out) {
-        throw notYet("layerNorm");
+        checkNorm("layerNorm", x, weight, bias, out);
+        layerNormKernels.forward(cuda(x).address(), cuda(weight).address(), cuda(bias).address(), eps, cuda(out).address(), x.rows(), x.cols());
     }
 
     @Override
     public void layerNormBackward(Tensor x, Tensor weight, float eps, Tensor dy, Tensor dx) {
-        throw notYet("layerNormBackward");
+        checkNorm("layerNormBackward", x, weight, null, dy);
+        sameShape("layerNormBackward", x, dx);
+        layerNormKernels.backward(cuda(x).address(), cuda(weight).address(), eps, cuda(dy).address(), cuda(dx).address(), x.rows(), x.cols());
     }
 
     @Override
     public void rmsNorm(Tensor x, Tensor weight, float eps, Tensor out) {
-        throw notYet("rmsNorm");
+        checkNorm("rmsNorm", x, weight, null, out);
+        rmsNormKernels.forward(cuda(x).address(), cuda(weight).address(), eps, cuda(out).address(), x.rows(), x.cols());
     }
 
     @Override
     public void rmsNormBackward(Tensor x, Tensor weight, float eps, Tensor dy, Tensor dx) {
-        throw notYet("rmsNormBackward");
+        checkNorm("rmsNormBackward", x, weight, null, dy);
+        sameShape("rmsNormBackward", x, dx);
+        rmsNormKernels.backward(cuda(x).address(), cuda(weight).address(), eps, cuda(dy).address(), cuda(dx).address(), x.rows(), x.cols());
     }
 
     @Override
     public void gelu(Tensor x, Tensor out) {
-        throw notYet("gelu");
+        sameShape("gelu", x, out);
+        activation.gelu(cuda(x).address(), cuda(out).address(), cuda(out).size());
     }
 
     @Override
     public void geluBackward(Tensor x, Tensor dy, Tensor dx) {
-        throw notYet("geluBackward");
+        sameShape("geluBackward", x, dy);
+        sameShape("geluBackward", x, dx);
+        activation.geluBackward(cuda(x).address(), cuda(dy).address(), cuda(dx).address(), cuda(dx).size());
     }
 
     @Override
     public void siluMul(Tensor gate, Tensor up, Tensor out) {
-        throw notYet("siluMul");
+        sameShape("siluMul", gate, up);
+        sameShape("siluMul", gate, out);
+        activation.siluMul(cuda(gate).address(), cuda(up).address(), cuda(out).address(), cuda(out).size());
     }
 
     @Override
     public void siluMulBackward(Tensor gate, Tensor up, Tensor dy, Tensor dGate, Tensor dUp) {
-        throw notYet("siluMulBackward");
+        sameShape("siluMulBackward", gate, up);
+        sameShape("siluMulBackward", gate, dy);
+        sameShape("siluMulBackward", gate, dGate);
+        sameShape("siluMulBackward", gate, dUp);
+        activation.siluMulBackward(cuda(gate).address(), cuda(up).address(), cuda(dy).address(), cuda(dGate).address(), cuda(dUp).address(),
+                cuda(gate).size());
     }
 
     @Override
     public void rotary(Packing p, Heads heads, int dims, Tensor cos, Tensor sin, boolean inverse) {
-        throw notYet("rotary");
+        int half = dims / 2;
+        check(dims % 2 == 0 && dims <= heads.dim() && cos.cols() == half && sin.cols() == half && cos.rows() == sin.rows()
+                        && heads.tensor().rows() == p.tokens(),
+                "rotary over " + dims + " of " + heads.dim() + " dims, tables [" + cos.rows() + ", " + cos.cols() + "]");
+        checkPositions("rotary", p, cos.rows());
+        Tensor x = heads.tensor();
+        rotaryKernels.rotary(cuda(x).address(), x.rows(), x.cols(), heads.offset(), heads.stride(), heads.count(), half,
+                cuda(cos).address(), cuda(sin).address(), devicePacking(p).positions(), inverse);
     }
 
     @Override
     public void pool(Packing p, Tensor x, Pooling how, Tensor out) {
-        throw notYet("pool");
+        check(x.rows() == p.tokens() && out.rows() == p.seqs() && out.cols() == x.cols(),
+                "pool: x [" + x.rows() + ", " + x.cols() + "] of " + p.tokens() + " tokens into [" + out.rows() + ", " + out.cols() + "] for " + p.seqs() + " sequences");
+        pooling.pool(devicePacking(p).starts(), p.seqs(), cuda(x).address(), x.cols(), poolingCode(how), cuda(out).address());
+    }
+
+    private static int poolingCode(Pooling how) {
+        return switch (how) {
+            case LAST -> PoolingKernels.LAST;
+            case MEAN -> PoolingKernels.MEAN;
+            case FIRST -> PoolingKernels.FIRST;
+            case SUM -> PoolingKernels.SUM;
+        };
     }
 
     @Override
     public void poolBackward(Packing p, Pooling how, Tensor dPooled, Tensor dx) {
-        throw notYet("poolBackward");
+        check(dx.rows() == p.tokens() && dPooled.rows() == p.seqs() && dPooled.cols() == dx.cols(),
+                "poolBackward: dPooled [" + dPooled.rows() + ", " + dPooled.cols() + "] for " + p.seqs() + " sequences into dx [" + dx.rows() + ", " + dx.cols() + "] of " + p.tokens() + " tokens");
+        pooling.poolBackward(devicePacking(p).starts(), p.seqs(), p.tokens(), poolingCode(how), cuda(dPooled).address(), cuda(dx).address(), dx.cols());
     }
 
     @Override
