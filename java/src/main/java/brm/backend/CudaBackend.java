@@ -1,6 +1,7 @@
 package brm.backend;
 
 import brm.bindings.NativeException;
+import brm.bindings.cuda.AttentionKernels;
 import brm.bindings.cuda.Cuda;
 import brm.bindings.cuda.DeviceBuffer;
 import brm.bindings.cuda.ElementwiseKernels;
@@ -13,6 +14,8 @@ import java.util.IdentityHashMap;
 import java.util.Set;
 
 import static brm.backend.OpChecks.check;
+import static brm.backend.OpChecks.checkAttention;
+import static brm.backend.OpChecks.checkCache;
 import static brm.backend.OpChecks.sameShape;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -34,16 +37,20 @@ public final class CudaBackend implements Backend {
 
     private final Cuda cuda;
     private final ElementwiseKernels elementwise;
+    private final AttentionKernels attentionKernels;
     /** Device buffers not yet freed, so that close() frees what the cleaner has not. */
     private final Set<DeviceBuffer> live = Collections.synchronizedSet(Collections.newSetFromMap(new IdentityHashMap<>()));
     private PinnedBuffer staging;
     private DeviceInts packingStarts, packingPositions, scratchInts;
     private Packing uploadedPacking;
+    /** attentionBackward's per-(row, head) log-sum-exp and Δ, grown on demand. */
+    private CudaTensor attentionStats;
     private boolean closed;
 
     public CudaBackend(Cuda cuda) {
         this.cuda = cuda;
         this.elementwise = new ElementwiseKernels(cuda);
+        this.attentionKernels = new AttentionKernels(cuda);
     }
 
     public Cuda cuda() {
@@ -329,25 +336,64 @@ public final class CudaBackend implements Backend {
         throw notYet("poolBackward");
     }
 
+    /** The most head dims the attention kernels take (their tiles hold 32, 64 or 128). */
+    private static final int MAX_HEAD_DIM = 128;
+
+    private static AttentionKernels.View view(Heads h) {
+        return new AttentionKernels.View(cuda(h.tensor()).at(0, h.offset()), h.tensor().cols(), h.stride());
+    }
+
+    /** Outputs must not share storage with inputs (views of one tensor share it). */
+    private static void apart(String op, Tensor out, Tensor... inputs) {
+        for (Tensor in : inputs) check(cuda(in).storage != cuda(out).storage, op + ": an output shares storage with an input");
+    }
+
     @Override
     public void attention(Packing p, Heads q, Heads k, Heads v, boolean causal, float scale, Tensor out) {
-        throw notYet("attention");
+        checkAttention("attention", p, q, k, v, out);
+        check(q.dim() <= MAX_HEAD_DIM, "attention: heads of " + q.dim() + " dims, at most " + MAX_HEAD_DIM + " on CUDA");
+        apart("attention", out, q.tensor(), k.tensor(), v.tensor());
+        DevicePacking dp = devicePacking(p);
+        attentionKernels.attention(view(q), view(k), view(v), cuda(out).address(), dp.starts(), p.seqs(), p.maxLength(),
+                q.count(), k.count(), q.dim(), causal, scale);
     }
 
     @Override
     public void attentionBackward(Packing p, Heads q, Heads k, Heads v, boolean causal, float scale, Tensor dOut,
                                   Heads dq, Heads dk, Heads dv) {
-        throw notYet("attentionBackward");
+        checkAttention("attentionBackward", p, q, k, v, dOut);
+        checkAttention("attentionBackward", p, dq, dk, dv, dOut);
+        check(dq.count() == q.count() && dk.count() == k.count(), "attentionBackward: gradient heads differ from the inputs'");
+        check(q.dim() <= MAX_HEAD_DIM, "attentionBackward: heads of " + q.dim() + " dims, at most " + MAX_HEAD_DIM + " on CUDA");
+        for (Heads d : new Heads[] {dq, dk, dv}) apart("attentionBackward", d.tensor(), q.tensor(), k.tensor(), v.tensor(), dOut);
+        long statsSize = 2L * p.tokens() * q.count();
+        if (attentionStats == null || attentionStats.size() < statsSize)
+            attentionStats = newTensor(1, Math.toIntExact(Math.max(statsSize, 1024)));
+        DevicePacking dp = devicePacking(p);
+        attentionKernels.attentionBackward(view(q), view(k), view(v), cuda(dOut).address(), view(dq), view(dk), view(dv),
+                attentionStats.address(), dp.starts(), p.seqs(), p.tokens(), p.maxLength(), q.count(), k.count(), q.dim(), causal, scale);
     }
 
     @Override
     public void cacheAppend(Packing p, Heads k, Heads v, int[] slots, Tensor keys, Tensor values) {
-        throw notYet("cacheAppend");
+        int capacity = checkCache("cacheAppend", p, k, keys, values, slots), dim = k.dim(), kvHeads = values.cols() / dim;
+        check(k.count() == kvHeads && v.count() == kvHeads && v.dim() == dim && v.tensor().rows() == p.tokens(),
+                "cacheAppend: " + k.count() + "/" + v.count() + " heads of " + k.dim() + "/" + v.dim() + " dims for a cache of " + kvHeads + "x" + dim);
+        DevicePacking dp = devicePacking(p);
+        attentionKernels.cacheAppend(view(k), view(v), cuda(keys).address(), cuda(values).address(), dp.starts(), dp.positions(),
+                deviceInts(slots), p.seqs(), p.tokens(), kvHeads, dim, capacity);
     }
 
     @Override
     public void cachedAttention(Packing p, Heads q, Tensor keys, Tensor values, int[] slots, float scale, Tensor out) {
-        throw notYet("cachedAttention");
+        int capacity = checkCache("cachedAttention", p, q, keys, values, slots), dim = q.dim(), kvHeads = values.cols() / dim;
+        check(q.count() % kvHeads == 0 && out.rows() == p.tokens() && out.cols() == q.count() * dim,
+                "cachedAttention: " + q.count() + " query heads, " + kvHeads + " key/value heads, out [" + out.rows() + ", " + out.cols() + "]");
+        check(dim <= MAX_HEAD_DIM, "cachedAttention: heads of " + dim + " dims, at most " + MAX_HEAD_DIM + " on CUDA");
+        apart("cachedAttention", out, q.tensor(), keys, values);
+        DevicePacking dp = devicePacking(p);
+        attentionKernels.cachedAttention(view(q), cuda(keys).address(), cuda(values).address(), cuda(out).address(), dp.starts(),
+                dp.positions(), deviceInts(slots), p.seqs(), p.tokens(), q.count(), kvHeads, dim, capacity, scale);
     }
 
     @Override
