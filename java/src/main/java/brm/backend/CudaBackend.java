@@ -336,8 +336,10 @@ public final class CudaBackend implements Backend {
         throw notYet("poolBackward");
     }
 
-    /** The most head dims the attention kernels take (their tiles hold 32, 64 or 128). */
-    private static final int MAX_HEAD_DIM = 128;
+    /** The attention kernels' tiles hold heads of up to 32, 64 or 128 dims. */
+    private static void checkHeadDim(String op, int dim) {
+        check(dim <= 128, op + ": heads of " + dim + " dims, at most 128 on CUDA");
+    }
 
     private static AttentionKernels.View view(Heads h) {
         return new AttentionKernels.View(cuda(h.tensor()).at(0, h.offset()), h.tensor().cols(), h.stride());
@@ -351,7 +353,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void attention(Packing p, Heads q, Heads k, Heads v, boolean causal, float scale, Tensor out) {
         checkAttention("attention", p, q, k, v, out);
-        check(q.dim() <= MAX_HEAD_DIM, "attention: heads of " + q.dim() + " dims, at most " + MAX_HEAD_DIM + " on CUDA");
+        checkHeadDim("attention", q.dim());
         apart("attention", out, q.tensor(), k.tensor(), v.tensor());
         DevicePacking dp = devicePacking(p);
         attentionKernels.attention(view(q), view(k), view(v), cuda(out).address(), dp.starts(), p.seqs(), p.maxLength(),
@@ -364,7 +366,7 @@ public final class CudaBackend implements Backend {
         checkAttention("attentionBackward", p, q, k, v, dOut);
         checkAttention("attentionBackward", p, dq, dk, dv, dOut);
         check(dq.count() == q.count() && dk.count() == k.count(), "attentionBackward: gradient heads differ from the inputs'");
-        check(q.dim() <= MAX_HEAD_DIM, "attentionBackward: heads of " + q.dim() + " dims, at most " + MAX_HEAD_DIM + " on CUDA");
+        checkHeadDim("attentionBackward", q.dim());
         for (Heads d : new Heads[] {dq, dk, dv}) apart("attentionBackward", d.tensor(), q.tensor(), k.tensor(), v.tensor(), dOut);
         long statsSize = 2L * p.tokens() * q.count();
         if (attentionStats == null || attentionStats.size() < statsSize)
@@ -389,7 +391,7 @@ public final class CudaBackend implements Backend {
         int capacity = checkCache("cachedAttention", p, q, keys, values, slots), dim = q.dim(), kvHeads = values.cols() / dim;
         check(q.count() % kvHeads == 0 && out.rows() == p.tokens() && out.cols() == q.count() * dim,
                 "cachedAttention: " + q.count() + " query heads, " + kvHeads + " key/value heads, out [" + out.rows() + ", " + out.cols() + "]");
-        check(dim <= MAX_HEAD_DIM, "cachedAttention: heads of " + dim + " dims, at most " + MAX_HEAD_DIM + " on CUDA");
+        checkHeadDim("cachedAttention", dim);
         apart("cachedAttention", out, q.tensor(), keys, values);
         DevicePacking dp = devicePacking(p);
         attentionKernels.cachedAttention(view(q), cuda(keys).address(), cuda(values).address(), cuda(out).address(), dp.starts(),
