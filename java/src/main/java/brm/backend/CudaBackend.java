@@ -1,6 +1,7 @@
 package brm.backend;
 
 import brm.bindings.NativeException;
+import brm.bindings.cuda.AttentionKernels;
 import brm.bindings.cuda.Cuda;
 import brm.bindings.cuda.ActivationKernels;
 import brm.bindings.cuda.DeviceBuffer;
@@ -21,6 +22,8 @@ import java.util.Set;
 
 import static brm.backend.OpChecks.check;
 import static brm.backend.OpChecks.checkNorm;
+import static brm.backend.OpChecks.checkAttention;
+import static brm.backend.OpChecks.checkCache;
 import static brm.backend.OpChecks.sameShape;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -49,11 +52,14 @@ public final class CudaBackend implements Backend {
     private final EmbeddingKernels embedding;
     private final PoolingKernels pooling;
     private final DropoutKernels dropoutKernels;
+    private final AttentionKernels attentionKernels;
     /** Device buffers not yet freed, so that close() frees what the cleaner has not. */
     private final Set<DeviceBuffer> live = Collections.synchronizedSet(Collections.newSetFromMap(new IdentityHashMap<>()));
     private PinnedBuffer staging;
     private DeviceInts packingStarts, packingPositions, scratchInts;
     private Packing uploadedPacking;
+    /** attentionBackward's per-(row, head) log-sum-exp and Δ, grown on demand. */
+    private CudaTensor attentionStats;
     private boolean closed;
 
     public CudaBackend(Cuda cuda) {
@@ -66,6 +72,7 @@ public final class CudaBackend implements Backend {
         this.embedding = new EmbeddingKernels(cuda);
         this.pooling = new PoolingKernels(cuda);
         this.dropoutKernels = new DropoutKernels(cuda);
+        this.attentionKernels = new AttentionKernels(cuda);
     }
 
     public Cuda cuda() {
@@ -399,25 +406,66 @@ public final class CudaBackend implements Backend {
         pooling.poolBackward(devicePacking(p).starts(), p.seqs(), p.tokens(), poolingCode(how), cuda(dPooled).address(), cuda(dx).address(), dx.cols());
     }
 
+    /** The attention kernels' tiles hold heads of up to 32, 64 or 128 dims. */
+    private static void checkHeadDim(String op, int dim) {
+        check(dim <= 128, op + ": heads of " + dim + " dims, at most 128 on CUDA");
+    }
+
+    private static AttentionKernels.View view(Heads h) {
+        return new AttentionKernels.View(cuda(h.tensor()).at(0, h.offset()), h.tensor().cols(), h.stride());
+    }
+
+    /** Outputs must not share storage with inputs (views of one tensor share it). */
+    private static void apart(String op, Tensor out, Tensor... inputs) {
+        for (Tensor in : inputs) check(cuda(in).storage != cuda(out).storage, op + ": an output shares storage with an input");
+    }
+
     @Override
     public void attention(Packing p, Heads q, Heads k, Heads v, boolean causal, float scale, Tensor out) {
-        throw notYet("attention");
+        checkAttention("attention", p, q, k, v, out);
+        checkHeadDim("attention", q.dim());
+        apart("attention", out, q.tensor(), k.tensor(), v.tensor());
+        DevicePacking dp = devicePacking(p);
+        attentionKernels.attention(view(q), view(k), view(v), cuda(out).address(), dp.starts(), p.seqs(), p.maxLength(),
+                q.count(), k.count(), q.dim(), causal, scale);
     }
 
     @Override
     public void attentionBackward(Packing p, Heads q, Heads k, Heads v, boolean causal, float scale, Tensor dOut,
                                   Heads dq, Heads dk, Heads dv) {
-        throw notYet("attentionBackward");
+        checkAttention("attentionBackward", p, q, k, v, dOut);
+        checkAttention("attentionBackward", p, dq, dk, dv, dOut);
+        check(dq.count() == q.count() && dk.count() == k.count(), "attentionBackward: gradient heads differ from the inputs'");
+        checkHeadDim("attentionBackward", q.dim());
+        for (Heads d : new Heads[] {dq, dk, dv}) apart("attentionBackward", d.tensor(), q.tensor(), k.tensor(), v.tensor(), dOut);
+        long statsSize = 2L * p.tokens() * q.count();
+        if (attentionStats == null || attentionStats.size() < statsSize)
+            attentionStats = newTensor(1, Math.toIntExact(Math.max(statsSize, 1024)));
+        DevicePacking dp = devicePacking(p);
+        attentionKernels.attentionBackward(view(q), view(k), view(v), cuda(dOut).address(), view(dq), view(dk), view(dv),
+                attentionStats.address(), dp.starts(), p.seqs(), p.tokens(), p.maxLength(), q.count(), k.count(), q.dim(), causal, scale);
     }
 
     @Override
     public void cacheAppend(Packing p, Heads k, Heads v, int[] slots, Tensor keys, Tensor values) {
-        throw notYet("cacheAppend");
+        int capacity = checkCache("cacheAppend", p, k, keys, values, slots), dim = k.dim(), kvHeads = values.cols() / dim;
+        check(k.count() == kvHeads && v.count() == kvHeads && v.dim() == dim && v.tensor().rows() == p.tokens(),
+                "cacheAppend: " + k.count() + "/" + v.count() + " heads of " + k.dim() + "/" + v.dim() + " dims for a cache of " + kvHeads + "x" + dim);
+        DevicePacking dp = devicePacking(p);
+        attentionKernels.cacheAppend(view(k), view(v), cuda(keys).address(), cuda(values).address(), dp.starts(), dp.positions(),
+                deviceInts(slots), p.seqs(), p.tokens(), kvHeads, dim, capacity);
     }
 
     @Override
     public void cachedAttention(Packing p, Heads q, Tensor keys, Tensor values, int[] slots, float scale, Tensor out) {
-        throw notYet("cachedAttention");
+        int capacity = checkCache("cachedAttention", p, q, keys, values, slots), dim = q.dim(), kvHeads = values.cols() / dim;
+        check(q.count() % kvHeads == 0 && out.rows() == p.tokens() && out.cols() == q.count() * dim,
+                "cachedAttention: " + q.count() + " query heads, " + kvHeads + " key/value heads, out [" + out.rows() + ", " + out.cols() + "]");
+        checkHeadDim("cachedAttention", dim);
+        apart("cachedAttention", out, q.tensor(), keys, values);
+        DevicePacking dp = devicePacking(p);
+        attentionKernels.cachedAttention(view(q), cuda(keys).address(), cuda(values).address(), cuda(out).address(), dp.starts(),
+                dp.positions(), deviceInts(slots), p.seqs(), p.tokens(), q.count(), kvHeads, dim, capacity, scale);
     }
 
     @Override
