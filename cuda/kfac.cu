@@ -36,11 +36,16 @@ __global__ void __launch_bounds__(KFAC_THREADS) kfac_accumulate_kernel(const flo
         kfac_stage(v, b, n, k0, r0, rows);
         kfac_stage(v, b, n, k0, c0, cols);
         __syncthreads();
+#pragma unroll
         for (int k = 0; k < KFAC_CHUNK; k++) {
             double x[4], y[4];
+#pragma unroll
             for (int p = 0; p < 4; p++) x[p] = rows[k][ty + 16 * p];
+#pragma unroll
             for (int q = 0; q < 4; q++) y[q] = cols[k][tx + 16 * q];
+#pragma unroll
             for (int p = 0; p < 4; p++)
+#pragma unroll
                 for (int q = 0; q < 4; q++) acc[p][q] = fma(x[p], y[q], acc[p][q]);
         }
         __syncthreads();

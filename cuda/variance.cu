@@ -55,14 +55,18 @@ laplace_variance_kernel(const float* projected, const double* small_basis, const
             double ca[VARIANCE_ROWS] = {}, cb[VARIANCE_ROWS] = {};
             for (int k = 0; k < r; k++) {
                 double xa = pa[(long long) k * kw + j], xb = pb[(long long) k * kw + j];
-                for (int u = 0; u < VARIANCE_ROWS && i0 + u < ks; u++) {
-                    double q = __ldg(&small_basis[k * ks + i0 + u]);
+#pragma unroll
+                for (int u = 0; u < VARIANCE_ROWS; u++) {  // a fixed trip count keeps ca, cb in registers
+                    if (i0 + u >= ks) break;
+                    double q = __ldg(&small_basis[k * ks + i0 + u]);  // the same address across the warp: a broadcast
                     ca[u] = fma(q, xa, ca[u]);
                     cb[u] = fma(q, xb, cb[u]);
                 }
             }
-            for (int u = 0; u < VARIANCE_ROWS && i0 + u < ks; u++) {
+#pragma unroll
+            for (int u = 0; u < VARIANCE_ROWS; u++) {
                 int i = i0 + u;
+                if (i >= ks) break;
                 if (variance) {
                     double weight = lambda_small[i] * lw + delta;
                     sum[0] += ca[u] * ca[u] / weight;

@@ -1,6 +1,7 @@
 package brm.laplace;
 
 import brm.BrmException;
+import brm.backend.CpuBackend;
 import brm.backend.CudaBackend;
 import brm.backend.Tensor;
 import brm.bindings.cuda.Cuda;
@@ -72,6 +73,44 @@ class CudaLaplaceKernelsTest {
                 for (int i = 0; i < n; i++)
                     for (int j = 0; j < n; j++) assertEquals(got[i * n + j], got[j * n + i], 0, "symmetric at " + i + ", " + j);
                 assertThrows(IllegalStateException.class, () -> sum.add(be.upload(new float[n], 1, n), 1f));
+            }
+        }
+    }
+
+    /**
+     * {@link Factor} end to end on the CUDA backend against the CPU backend's host path with the same rows: full
+     * factors (one batched, one large) and a low-rank sketch, divided by their counts, as matrices and eigenbases.
+     */
+    @Test
+    void factorsOnTheDeviceMatchTheHostPath() {
+        Random random = new Random();
+        try (CudaBackend be = backend(); CpuBackend cpu = new CpuBackend(1)) {
+            LaplaceKernels device = LaplaceKernels.of(be), host = LaplaceKernels.of(cpu);
+            assertTrue(device instanceof CudaLaplaceKernels && host instanceof HostLaplaceKernels);
+            int[] sizes = {20, 70, 90}, ranks = {0, 0, 5};
+            List<Factor> onDevice = new ArrayList<>(), onHost = new ArrayList<>();
+            for (int f = 0; f < sizes.length; f++) {
+                onDevice.add(new Factor("factor " + f, sizes[f], ranks[f], be, device));
+                onHost.add(new Factor("factor " + f, sizes[f], ranks[f], cpu, host));
+            }
+            for (int batch = 0; batch < 2; batch++)
+                for (int f = 0; f < sizes.length; f++) {
+                    int b = random.nextInt(5, 30), n = sizes[f];
+                    float scale = (float) (0.5 + random.nextDouble());
+                    float[] v = gaussian(random, b * n);
+                    onDevice.get(f).add(be.upload(v, b, n), scale);
+                    onHost.get(f).add(cpu.upload(v, b, n), scale);
+                }
+            List<Double> counts = List.of(3.0, 1.0, 7.0);
+            List<Eigenbasis> got = Factor.eigenbases(device, onDevice, counts), expected = Factor.eigenbases(host, onHost, counts);
+            for (int f = 0; f < sizes.length; f++) {
+                Eigenbasis g = got.get(f), e = expected.get(f);
+                assertEquals(e.rank(), g.rank());
+                double max = e.values()[ranks[f] > 0 ? 0 : e.rank() - 1];
+                for (int k = 0; k < e.rank(); k++) assertEquals(e.values()[k], g.values()[k], 1e-5 * max, "factor " + f + " eigenvalue " + k);
+                if (ranks[f] > 0) continue;
+                double[] m = onHost.get(f).matrix(counts.get(f)), d = onDevice.get(f).matrix(counts.get(f));
+                for (int i = 0; i < m.length; i++) assertEquals(m[i], d[i], 1e-6 * max, "factor " + f + " entry " + i);
             }
         }
     }
