@@ -79,6 +79,14 @@ public final class CudaBackend implements Backend {
         return cuda;
     }
 
+    /**
+     * The device address of element [0, 0] of t, a tensor of this backend (FP32, row-major), for brm's kernels that live
+     * outside this package (brm.laplace's); valid while t is reachable.
+     */
+    public MemorySegment deviceAddress(Tensor t) {
+        return cuda(t).address();
+    }
+
     /** Device storage shared by a tensor and its firstRows views; the cleaner frees it when none is reachable. */
     private static final class Storage {
         DeviceBuffer buffer;  // set once, right after the Storage exists (it is the cleaner's owner)

@@ -208,6 +208,7 @@ final class ScoreCommand implements Command {
      * adds var_rel and std_rel (and a relative penalty) from the group means.
      */
     private static void relative(Scorer scorer, Path input, Path output, ScoreSpec spec, List<String> keep, String field, Batches.Compute compute) {
+        scorer.predictive().retainCoefficients();
         Map<String, Pool> pools = new HashMap<>();
         Path lines = null, coefficients = null;
         try {

@@ -29,6 +29,7 @@ final class KfacCollector implements LoraContext.Probe {
     record Layer(String key, int out, int in, Factor g, Factor a) {}
 
     private final Backend backend;
+    private final LaplaceKernels kernels;
     private final Tokens tokens;
     private final int lowRank, threshold;
     private final Workspace ws;
@@ -39,6 +40,7 @@ final class KfacCollector implements LoraContext.Probe {
     /** @param lowRank sketch rank for factors wider than threshold (0: all full) */
     KfacCollector(Backend backend, Tokens tokens, int lowRank, int threshold) {
         this.backend = backend;
+        this.kernels = LaplaceKernels.of(backend);
         this.tokens = tokens;
         this.lowRank = lowRank;
         this.threshold = threshold;
@@ -65,13 +67,18 @@ final class KfacCollector implements LoraContext.Probe {
     }
 
     private Factor factor(String name, int n) {
-        return new Factor(name, n, lowRank > 0 && n > threshold ? Math.min(lowRank, n) : 0);
+        return new Factor(name, n, lowRank > 0 && n > threshold ? Math.min(lowRank, n) : 0, backend, kernels);
+    }
+
+    /** A full factor of another block (the head's), summed by the same kernels as the layers'. */
+    Factor fullFactor(String name, int n) {
+        return new Factor(name, n, 0, backend, kernels);
     }
 
     /** A += rows(a)ᵀ·rows(a), G += scale²·rows(g)ᵀ·rows(g). */
     private void add(Layer l, Tensor a, Tensor g, float scale) {
-        l.a.add(backend, rows(a, tokens.inputs), 1f, ws.get("factor" + l.in, l.in, l.in));
-        l.g.add(backend, rows(g, tokens.gradients), scale, ws.get("factor" + l.out, l.out, l.out));
+        l.a.add(rows(a, tokens.inputs), 1f);
+        l.g.add(rows(g, tokens.gradients), scale);
     }
 
     /** The K-FAC rows of per-token values x [T, n]: x itself, or one pooled row per sequence. */
@@ -89,5 +96,9 @@ final class KfacCollector implements LoraContext.Probe {
 
     List<Layer> layers() {
         return new ArrayList<>(layers.values());
+    }
+
+    LaplaceKernels kernels() {
+        return kernels;
     }
 }

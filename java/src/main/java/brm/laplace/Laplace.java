@@ -57,8 +57,7 @@ public final class Laplace {
         model.dropout(null);
         KfacCollector collector = new KfacCollector(model.backend(), o.tokens, o.lowRank, o.lowRankThreshold);
         int hidden = model.config().hiddenSize();
-        Factor head = o.includeHead ? new Factor(PeftAdapter.HEAD + " A", hidden, 0) : null;
-        Tensor headScratch = o.includeHead ? model.backend().allocate(hidden, hidden) : null;
+        Factor head = o.includeHead ? collector.fullFactor(PeftAdapter.HEAD + " A", hidden) : null;
         Random random = new Random(o.seed);
         double logLik = 0;
         for (int from = 0; from < pairs.size(); from += o.batchSize) {
@@ -66,7 +65,7 @@ public final class Laplace {
             float[] rewards = model.forward(PreferencePairs.sequences(batch));
             for (int i = 0; i < batch.size(); i++) logLik -= Logistic.softplus(-((double) rewards[2 * i] - rewards[2 * i + 1]));
             float[] seeds = o.fisher.seeds(rewards, random);
-            if (head != null) head.add(model.backend(), scaledRows(model, seeds), 1f, headScratch);
+            if (head != null) head.add(scaledRows(model, seeds), 1f);
             collector.batch(model.lastBatch());
             model.probe(collector);
             try {
@@ -75,12 +74,25 @@ public final class Laplace {
                 model.probe(null);
             }
         }
+        List<Factor> factors = new ArrayList<>();
+        List<Double> counts = new ArrayList<>();
+        for (KfacCollector.Layer l : collector.layers()) {
+            factors.addAll(List.of(l.g(), l.a()));
+            counts.addAll(List.of(1.0, collector.count()));
+        }
+        if (head != null) {
+            factors.add(head);
+            counts.add(1.0);
+        }
+        List<Eigenbasis> bases = Factor.eigenbases(collector.kernels(), factors, counts);
         List<LayerPosterior> layers = new ArrayList<>();
-        for (KfacCollector.Layer l : collector.layers())
-            layers.add(new LayerPosterior(l.key(), l.out(), l.in(), l.g().eigenbasis(1), l.a().eigenbasis(collector.count()),
-                    l.g().matrix(1), l.a().matrix(collector.count()), 1));
+        int next = 0;
+        for (KfacCollector.Layer l : collector.layers()) {
+            layers.add(new LayerPosterior(l.key(), l.out(), l.in(), bases.get(next), bases.get(next + 1), l.g().matrix(1), l.a().matrix(collector.count()), 1));
+            next += 2;
+        }
         if (head != null)
-            layers.add(new LayerPosterior(PeftAdapter.HEAD, 1, head.n, new Eigenbasis(1, new double[] {1}, new double[] {1}), head.eigenbasis(1),
+            layers.add(new LayerPosterior(PeftAdapter.HEAD, 1, head.n, new Eigenbasis(1, new double[] {1}, new double[] {1}), bases.get(next),
                     new double[] {1}, head.matrix(1), 1));
         layers.sort(Comparator.comparing(LayerPosterior::key));
         List<MarginalLikelihood.Layer> evidence = new ArrayList<>();
@@ -126,7 +138,8 @@ public final class Laplace {
     private static double grid(DifferentiableRewardModel model, List<LayerPosterior> layers, List<Pair> eval, Options o) {
         double[] deltas = new double[100], nll = new double[100];
         for (int k = 0; k < deltas.length; k++) deltas[k] = Math.pow(10, -4 + 8.0 * k / 99);
-        Predictive predictive = new Predictive(model, new Posterior(layers, Jsonl.JSON.createObjectNode().put("include_head", o.includeHead)));
+        Predictive predictive = new Predictive(model, new Posterior(layers, Jsonl.JSON.createObjectNode().put("include_head", o.includeHead)))
+                .retainCoefficients();
         for (int from = 0; from < eval.size(); from += o.batchSize) {
             List<Pair> batch = eval.subList(from, Math.min(eval.size(), from + o.batchSize));
             Predictive.Batch b = predictive.score(PreferencePairs.sequences(batch), true);

@@ -25,7 +25,10 @@ import java.util.Map;
  * sequence), then with w_ij = 1/(λG_i λA_j + δ):
  *   var_s = Σ_layers Σ_ij C_s,ij² / (λG_i λA_j + δ) + (‖J_s‖² − ‖C_s‖²)/δ
  *   cov(s, s') = Σ C_s·C_s' / (λ + δ) + (⟨J_s, J_s'⟩ − ⟨C_s, C_s'⟩)/δ
- * the remainder terms only for low-rank factors.
+ * the remainder terms only for low-rank factors. The rank-r side and the sums run in {@link LaplaceKernels}: on
+ * the host, which keeps every sequence's C; on a CUDA backend, on the device, which sends back only var_s and
+ * the pair covariances unless {@link #retainCoefficients} asks for C (for {@link #coefficients} and
+ * {@link #pairVariance}).
  */
 public final class Predictive implements LoraContext.Probe {
     /** Means [n], variances [n] and, for pairs (2i, 2i+1), covariances [n/2] of one batch. */
@@ -36,19 +39,33 @@ public final class Predictive implements LoraContext.Probe {
 
     private final DifferentiableRewardModel model;
     private final Backend backend;
+    private final LaplaceKernels kernels;
     private final Posterior posterior;
     private final Workspace ws;
     private final Map<String, Tensor> bases = new HashMap<>();
     private final Map<String, double[]> products = new HashMap<>();
+    private boolean retain;
+    /** The last batch's coefficients [seqs][layers], or null when its sums were made on the device. */
     private Coefficients[][] coefficients;
+    private LaplaceKernels.VarianceSums sums;
     private Packing packing;
 
     public Predictive(DifferentiableRewardModel model, Posterior posterior) {
         this.model = model;
         this.backend = model.backend();
+        this.kernels = LaplaceKernels.of(backend);
         this.posterior = posterior;
         this.ws = new Workspace(backend);
         for (LayerPosterior l : posterior.layers()) products.put(l.key(), l.products());
+    }
+
+    /**
+     * Keeps every sequence's coefficients on the host from now on, for {@link #coefficients} and {@link #pairVariance}
+     * (always so on the host; on a CUDA backend the variances are otherwise summed on the device).
+     */
+    public Predictive retainCoefficients() {
+        retain = true;
+        return this;
     }
 
     /** μ, σ² (and with pairs, the covariance within each pair) of sequences, one batch. */
@@ -56,7 +73,8 @@ public final class Predictive implements LoraContext.Probe {
         model.dropout(null);
         float[] mean = model.forward(sequences);
         packing = model.lastBatch();
-        coefficients = new Coefficients[sequences.size()][posterior.layers().size()];
+        sums = retain ? null : kernels.varianceSums(sequences.size(), pairs);
+        coefficients = sums == null ? new Coefficients[sequences.size()][posterior.layers().size()] : null;
         float[] ones = new float[sequences.size()];
         Arrays.fill(ones, 1f);
         model.probe(this);
@@ -66,6 +84,7 @@ public final class Predictive implements LoraContext.Probe {
             model.probe(null);
         }
         if (posterior.includesHead()) head();
+        if (sums != null) return new Batch(mean, sums.variances(), pairs ? sums.pairCovariances() : null);
         double[] variance = new double[sequences.size()];
         for (int s = 0; s < variance.length; s++) variance[s] = covariance(s, s, Double.NaN);
         double[] cov = null;
@@ -78,6 +97,7 @@ public final class Predictive implements LoraContext.Probe {
 
     /** cov(s1, s2) of the last batch's sequences at each layer's δ, or at delta for all layers when it is not NaN. */
     private double covariance(int s1, int s2, double delta) {
+        if (coefficients == null) throw new IllegalStateException("the predictive summed the last batch on the device: call retainCoefficients() before scoring");
         double sum = 0;
         for (int l = 0; l < coefficients[s1].length; l++) {
             Coefficients a = coefficients[s1][l], b = coefficients[s2][l];
@@ -93,6 +113,7 @@ public final class Predictive implements LoraContext.Probe {
      * linear in the Jacobian, so the mean over a pool is the coefficients of the pool's mean reward r̄.
      */
     public double[][] coefficients(int s) {
+        if (coefficients == null) throw new IllegalStateException("the predictive summed the last batch on the device: call retainCoefficients() before scoring");
         double[][] out = new double[coefficients[s].length][];
         for (int l = 0; l < out.length; l++) {
             Coefficients c = coefficients[s][l];
@@ -163,55 +184,39 @@ public final class Predictive implements LoraContext.Probe {
     private void project(LayerPosterior l, Tensor small, Tensor wide, float scale, boolean transposed) {
         int r = small.cols(), n = wide.cols(), seqs = packing.seqs();
         Eigenbasis wideBasis = transposed ? l.g() : l.a(), smallBasis = transposed ? l.a() : l.g();
-        int kw = wideBasis.rank(), ks = smallBasis.rank();
+        int kw = wideBasis.rank();
         Tensor stack = ws.get("stack" + n, seqs * r, n), projected = ws.get("projected" + n + "x" + kw, seqs * r, kw);
         backend.segmentOuter(packing, small, wide, scale, stack);
         backend.matmul(stack, false, basis(l.key() + (transposed ? "G" : "A"), wideBasis), false, 1f, 0f, projected);
-        float[] p = backend.download(projected);
+        // C [kG, kA]: lora_A: C_ij = Σ_k Q_G[k, i]·P_s[k, j];  lora_B: C_ij = Σ_k Q_A[k, j]·P_s[k, i]
+        coefficients(l, projected, stack, r, smallBasis, wideBasis, transposed);
+    }
+
+    /** The head's coefficients: J_s = pooled_s [1, hidden], C_s = Q_G·J_s·Q_A with Q_G = [1]. */
+    private void head() {
+        LayerPosterior l = posterior.layer(PeftAdapter.HEAD);
+        Tensor pooled = model.lastPooled(), projected = ws.get("head", pooled.rows(), l.a().rank());
+        backend.matmul(pooled, false, basis(l.key() + "A", l.a()), false, 1f, 0f, projected);
+        coefficients(l, projected, pooled, 1, l.g(), l.a(), false);
+    }
+
+    /** Layer l's coefficients of every sequence from P = stack_s·Q_wide [seqs·r, kw]: summed into the device sums, or kept. */
+    private void coefficients(LayerPosterior l, Tensor projected, Tensor stack, int r, Eigenbasis small, Eigenbasis wide, boolean transposed) {
+        if (sums != null) {
+            sums.add(projected, l.full() ? null : stack, r, small, wide, l.delta(), transposed);
+            return;
+        }
+        int seqs = packing.seqs(), n = stack.cols(), index = indexOf(l);
+        double[][] c = kernels.coefficients(projected, seqs, r, small, wide.rank(), transposed);
         float[] j = l.full() ? null : backend.download(stack);
-        double[] lambda = products.get(l.key()), q = smallBasis.vectors();
-        int index = indexOf(l);
+        double[] lambda = products.get(l.key());
         for (int s = 0; s < seqs; s++) {
-            // C [kG, kA]: lora_A: C_ij = Σ_k Q_G[k, i]·P_s[k, j];  lora_B: C_ij = Σ_k Q_A[k, j]·P_s[k, i]
-            int kG = transposed ? kw : ks, kA = transposed ? ks : kw;
-            double[] c = new double[kG * kA];
-            for (int k = 0; k < r; k++)
-                for (int si = 0; si < ks; si++) {
-                    double qk = q[k * ks + si];
-                    if (qk == 0) continue;
-                    for (int wi = 0; wi < kw; wi++) {
-                        double v = qk * p[(s * r + k) * kw + wi];
-                        if (transposed) c[wi * kA + si] += v;
-                        else c[si * kA + wi] += v;
-                    }
-                }
             double[] js = null;
             if (j != null) {
                 js = new double[r * n];
                 for (int i = 0; i < js.length; i++) js[i] = j[s * r * n + i];
             }
-            coefficients[s][index] = new Coefficients(c, lambda, js, l.delta());
-        }
-    }
-
-    /** The head's coefficients: J_s = pooled_s [1, hidden], C_s = J_s·Q_A. */
-    private void head() {
-        LayerPosterior l = posterior.layer(PeftAdapter.HEAD);
-        Tensor pooled = model.lastPooled(), projected = ws.get("head", pooled.rows(), l.a().rank());
-        backend.matmul(pooled, false, basis(l.key() + "A", l.a()), false, 1f, 0f, projected);
-        float[] p = backend.download(projected);
-        float[] j = l.full() ? null : backend.download(pooled);
-        double[] lambda = products.get(l.key());
-        int k = l.a().rank(), n = l.in(), index = indexOf(l);
-        for (int s = 0; s < pooled.rows(); s++) {
-            double[] c = new double[k];
-            for (int i = 0; i < k; i++) c[i] = p[s * k + i] * l.g().vectors()[0];
-            double[] js = null;
-            if (j != null) {
-                js = new double[n];
-                for (int i = 0; i < n; i++) js[i] = j[s * n + i];
-            }
-            coefficients[s][index] = new Coefficients(c, lambda, js, l.delta());
+            coefficients[s][index] = new Coefficients(c[s], lambda, js, l.delta());
         }
     }
 

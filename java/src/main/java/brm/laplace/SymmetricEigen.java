@@ -56,7 +56,8 @@ public final class SymmetricEigen {
 
     private final double[] values, vectors;
 
-    private SymmetricEigen(double[] values, double[] vectors) {
+    /** values [n] ascending and vectors [n, n] (column k for values[k]), as {@link #values} and {@link #vectors} describe them. */
+    SymmetricEigen(double[] values, double[] vectors) {
         this.values = values;
         this.vectors = vectors;
     }
@@ -111,7 +112,16 @@ public final class SymmetricEigen {
         if (eigen == null)
             throw new BrmException("eigendecomposition of " + name + " [" + n + ", " + n + "] failed after jitter up to "
                     + JITTERS[JITTERS.length - 1] + "·trace/n");
+        return clampPsd(eigen, name, tolerance);
+    }
+
+    /**
+     * The decomposition of the PSD factor {@code name} with eigenvalues within the rounding band ±{@link #TOLERANCE}·max|λ|
+     * set to exactly 0 (in place); a clearly negative eigenvalue (below −tolerance·max|λ|) is a BrmException naming the factor.
+     */
+    static SymmetricEigen clampPsd(SymmetricEigen eigen, String name, double tolerance) {
         double[] lambda = eigen.values;
+        int n = lambda.length;
         double tol = tolerance * Math.max(Math.abs(lambda[0]), Math.abs(lambda[n - 1]));
         if (lambda[0] < -tol)
             throw new BrmException(name + " is not positive semi-definite: eigenvalue " + lambda[0] + " against max |λ| "
@@ -123,7 +133,7 @@ public final class SymmetricEigen {
     }
 
     /** Shape, finiteness and symmetry (|a_ij − a_ji| ≤ TOLERANCE·max|a|) of a [n, n]. */
-    private static void check(double[] a, int n, String name) {
+    static void check(double[] a, int n, String name) {
         if (n < 1 || a.length != (long) n * n)
             throw new BrmException(name + ": " + a.length + " values is not an n x n matrix with n = " + n);
         double max = 0;
