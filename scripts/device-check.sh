@@ -31,6 +31,22 @@ if [ "$LOCAL" = 1 ]; then
 else
   LIBRARY="$BUNDLE/native/libbrm_cuda.so"; REQUIRE="-Dbrm.cuda.require=gpu"; NAMES=pythia-70m,pythia-410m
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv || true
+  # cuSOLVER for the large K-FAC eigendecompositions (brm.bindings.cuda.Cusolver asks the loader for libcusolver.so.N):
+  # the one in PyTorch's pip wheels (nvidia/cusolver/lib for CUDA 12, nvidia/cu13/lib for CUDA 13), with the folders
+  # of the libraries it needs (cuBLAS, cuSPARSE, nvJitLink) beside it
+  CUSOLVER_PATH="$(python3 - 2>/dev/null <<'PY'
+import glob, os
+try:
+    import nvidia
+except ImportError:
+    raise SystemExit
+roots = list(nvidia.__path__)
+if any(glob.glob(f"{r}/**/libcusolver.so*", recursive=True) for r in roots):
+    print(":".join(sorted({os.path.dirname(p) for r in roots for p in glob.glob(f"{r}/**/lib*.so*", recursive=True)})))
+PY
+)"
+  if [ -n "$CUSOLVER_PATH" ]; then export LD_LIBRARY_PATH="$CUSOLVER_PATH${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"; fi
+  echo "cuSOLVER from PyTorch's wheels: ${CUSOLVER_PATH:-none found (the large factors by Jacobi)}"
 fi
 JAVA=("$BUNDLE/jre/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Dbrm.home="$ROOT"
       -Dbrm.cuda.library="$LIBRARY" -Dbrm.cuda.emulator="$BUNDLE/native/libbrm_cuda_emu.so" $REQUIRE)

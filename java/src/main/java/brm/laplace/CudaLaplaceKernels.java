@@ -2,7 +2,9 @@ package brm.laplace;
 
 import brm.backend.CudaBackend;
 import brm.backend.Tensor;
+import brm.bindings.NativeException;
 import brm.bindings.cuda.Cuda;
+import brm.bindings.cuda.Cusolver;
 import brm.bindings.cuda.DeviceBuffer;
 import brm.bindings.cuda.EigenKernels;
 import brm.bindings.cuda.KfacKernels;
@@ -16,6 +18,7 @@ import java.util.Arrays;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.TreeMap;
 
 import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
@@ -25,8 +28,13 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
  * The Laplace hot paths as brm's CUDA kernels, for a {@link CudaBackend}:
  *   factors    cuda/kfac.cu: M += scale²·Vᵀ·V in FP64 on the device, batch after batch; one download at the end
  *   eigen      cuda/eigen.cu: Jacobi in FP64, the factors of one size up to 64 in one launch (a block each), larger
- *              ones one at a time over the whole device; the PSD checks and clamping as on the host, and the host's
- *              {@link SymmetricEigen} (with its jitter retries) for a matrix Jacobi does not converge on
+ *              ones one at a time over the whole device, or by cuSOLVER's syevd where the machine has libcusolver
+ *              ({@link Cusolver}, found at run time; a failure of it falls back to Jacobi); the PSD checks and
+ *              clamping as on the host, and the host's {@link SymmetricEigen} (with its jitter retries) for a
+ *              matrix Jacobi does not converge on. Why cuSOLVER for the large ones: every Jacobi sweep rotates all
+ *              n²/2 pairs of rows and columns, O(n³) in memory-bound passes, and it takes 6–12 sweeps (seconds at
+ *              n = 3072); syevd reduces to tridiagonal form once, mostly in GEMMs, then divide and conquer, a few
+ *              n³ flops in all.
  *   variance   cuda/variance.cu: per layer C_s = Qᵀ·P_s and its weighted sums of squares, so a batch sends back
  *              [seqs] variances and [seqs/2] covariances; or, when the coefficients are wanted, C itself
  * Device memory of FP64 data (sums, uploaded eigenbases) is freed when the object owning it becomes unreachable.
@@ -41,15 +49,45 @@ final class CudaLaplaceKernels implements LaplaceKernels {
     private final KfacKernels kfac;
     private final EigenKernels eigen;
     private final VarianceKernels variance;
+    /** cuSOLVER for the factors above {@link EigenKernels#BATCHED_MAX}, or empty: Jacobi. */
+    private final Optional<Cusolver> cusolver;
     /** FP64 copies on the device of eigenvectors and eigenvalues, by the identity of the host array. */
     private final Map<double[], DeviceBuffer> uploaded = new IdentityHashMap<>();
 
+    /** cuSOLVER for the large factors on a GPU where the machine has it, unless -Dbrm.cuda.cusolver=false. */
     CudaLaplaceKernels(CudaBackend backend) {
+        this(backend, !backend.cuda().emulator() && !"false".equals(System.getProperty("brm.cuda.cusolver")) ? Shared.CUSOLVER : Optional.empty());
+    }
+
+    CudaLaplaceKernels(CudaBackend backend, Optional<Cusolver> cusolver) {
         this.backend = backend;
+        this.cusolver = cusolver;
         this.cuda = backend.cuda();
         this.kfac = new KfacKernels(cuda);
         this.eigen = new EigenKernels(cuda);
         this.variance = new VarianceKernels(cuda);
+    }
+
+    /** libcusolver, loaded once by the first GPU fit: one stderr line saying it is used, or why it is not. */
+    private static final class Shared {
+        static final Optional<Cusolver> CUSOLVER = load();
+
+        private static Optional<Cusolver> load() {
+            try {
+                Optional<Cusolver> found = Cusolver.load();
+                found.ifPresent(c -> System.err.println("brm: cuSOLVER (" + c.libraryName() + ") decomposes the K-FAC factors above n = "
+                        + EigenKernels.BATCHED_MAX + "; -Dbrm.cuda.cusolver=false for Jacobi"));
+                return found;
+            } catch (RuntimeException e) {
+                System.err.println("brm: cuSOLVER not used: " + e.getMessage());
+                return Optional.empty();
+            }
+        }
+    }
+
+    /** Whether the factors above {@link EigenKernels#BATCHED_MAX} go to cuSOLVER. */
+    boolean usesCusolver() {
+        return cusolver.isPresent();
     }
 
     /** Device memory of bytes, freed when owner is unreachable (or by an earlier close). */
@@ -120,12 +158,17 @@ final class CudaLaplaceKernels implements LaplaceKernels {
     public List<SymmetricEigen> eigenPsd(List<Symmetric> factors, double tolerance) {
         SymmetricEigen[] out = new SymmetricEigen[factors.size()];
         Map<Integer, List<Integer>> small = new TreeMap<>();  // n -> the factors of that size, decomposed in one launch
+        List<Integer> large = new ArrayList<>();
         for (int i = 0; i < out.length; i++) {
             Symmetric f = factors.get(i);
             SymmetricEigen.check(f.a(), f.n(), f.name());
             if (f.n() <= EigenKernels.BATCHED_MAX) small.computeIfAbsent(f.n(), k -> new ArrayList<>()).add(i);
-            else out[i] = large(f);
+            else large.add(i);
         }
+        if (!large.isEmpty())
+            try (Cusolver.Handle solver = solver()) {
+                for (int i : large) out[i] = large(factors.get(i), solver);
+            }
         small.forEach((n, members) -> batched(factors, n, members, out));
         List<SymmetricEigen> result = new ArrayList<>();
         for (int i = 0; i < out.length; i++) {
@@ -160,17 +203,52 @@ final class CudaLaplaceKernels implements LaplaceKernels {
         }
     }
 
-    /** One large factor over the whole device; null when Jacobi did not converge. */
-    private SymmetricEigen large(Symmetric f) {
+    /** A cuSOLVER handle for the large factors of one call, or null (Jacobi) without cuSOLVER or when it does not start. */
+    private Cusolver.Handle solver() {
+        if (cusolver.isEmpty()) return null;
+        try {
+            return cusolver.get().handle();
+        } catch (NativeException e) {
+            System.err.println("brm: " + e.getMessage() + ": the large K-FAC factors by Jacobi instead");
+            return null;
+        }
+    }
+
+    /**
+     * One large factor over the whole device: by cuSOLVER when solver is not null, and by Jacobi without it or
+     * when cuSOLVER fails; null when Jacobi did not converge.
+     */
+    private SymmetricEigen large(Symmetric f, Cusolver.Handle solver) {
         int n = f.n();
         double[] a = new double[n * n];
         symmetric(f.a(), n, a, 0);
-        try (DeviceBuffer matrix = cuda.allocate(8L * a.length); DeviceBuffer values = cuda.allocate(8L * n);
-             DeviceBuffer vectors = cuda.allocate(8L * a.length); DeviceBuffer work = cuda.allocate(EigenKernels.largeWorkBytes(n))) {
+        try (DeviceBuffer matrix = cuda.allocate(8L * a.length); DeviceBuffer values = cuda.allocate(8L * n)) {
             upload(a, matrix.address());
-            if (eigen.large(matrix.address(), n, MAX_SWEEPS, values.address(), vectors.address(), work.address()) < 0) return null;
-            return new SymmetricEigen(download(values.address(), n), download(vectors.address(), a.length));
+            if (solver != null) {
+                try {
+                    solver.eigen(cuda, matrix.address(), n, values.address());
+                    return new SymmetricEigen(download(values.address(), n), transposed(download(matrix.address(), a.length), n));
+                } catch (NativeException e) {
+                    System.err.println("brm: " + e.getMessage() + ": " + f.name() + " by Jacobi instead");
+                    upload(a, matrix.address());  // syevd overwrote it
+                }
+            }
+            try (DeviceBuffer vectors = cuda.allocate(8L * a.length); DeviceBuffer work = cuda.allocate(EigenKernels.largeWorkBytes(n))) {
+                if (eigen.large(matrix.address(), n, MAX_SWEEPS, values.address(), vectors.address(), work.address()) < 0) return null;
+                return new SymmetricEigen(download(values.address(), n), download(vectors.address(), a.length));
+            }
         }
+    }
+
+    /** mᵀ of m [n, n] row-major, in tiles that stay in cache: cuSOLVER's eigenvectors are the rows, brm's the columns. */
+    private static double[] transposed(double[] m, int n) {
+        final int tile = 32;
+        double[] t = new double[n * n];
+        for (int i0 = 0; i0 < n; i0 += tile)
+            for (int j0 = 0; j0 < n; j0 += tile)
+                for (int i = i0; i < Math.min(n, i0 + tile); i++)
+                    for (int j = j0; j < Math.min(n, j0 + tile); j++) t[j * n + i] = m[i * n + j];
+        return t;
     }
 
     @Override

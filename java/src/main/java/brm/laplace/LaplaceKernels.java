@@ -12,7 +12,7 @@ import java.util.List;
  *   {@link HostLaplaceKernels}  any backend: a backend GEMM per batch summed in float64 on the host,
  *                               eigendecompositions by {@link SymmetricEigen}, coefficients on the host
  *   {@link CudaLaplaceKernels}  a {@link CudaBackend}: brm's kernels (cuda/kfac.cu, eigen.cu, variance.cu), factors
- *                               summed in float64 on the device, Jacobi eigendecompositions, and the predictive
+ *                               summed in float64 on the device, Jacobi (or cuSOLVER) eigendecompositions, and the predictive
  *                               variance reduced on the device to numbers per sequence
  */
 interface LaplaceKernels {

@@ -116,7 +116,7 @@ class CudaLaplaceKernelsTest {
     }
 
     /** X·Xᵀ/k [n, n] with X [n, k] gaussian: PSD, of rank min(n, k). */
-    private static double[] psd(Random random, int n, int k) {
+    static double[] psd(Random random, int n, int k) {
         double[] x = new double[n * k], m = new double[n * n];
         for (int i = 0; i < x.length; i++) x[i] = random.nextGaussian();
         for (int i = 0; i < n; i++)
@@ -136,7 +136,7 @@ class CudaLaplaceKernelsTest {
     }
 
     /** Ascending values, ‖QΛQᵀ − M‖_max and ‖QᵀQ − I‖_max within tolerance·max|m|, and the values of the host's decomposition. */
-    private static void assertDecomposes(String what, double[] m, int n, double[] values, double[] vectors, double[] hostValues) {
+    static void assertDecomposes(String what, double[] m, int n, double[] values, double[] vectors, double[] hostValues) {
         double scale = 0;
         for (double v : m) scale = Math.max(scale, Math.abs(v));
         for (int k = 1; k < n; k++) assertTrue(values[k - 1] <= values[k], what + ": eigenvalues not ascending at " + k);
