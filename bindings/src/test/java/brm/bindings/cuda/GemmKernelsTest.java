@@ -1,0 +1,131 @@
+package brm.bindings.cuda;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.Random;
+
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * cuda/gemm.cu's 16-bit entry points through the bindings, on a GPU when present, else on the emulator: the
+ * conversions round to nearest even bit for bit, and the tensor-core products, for every transpose, alpha,
+ * beta (0 with NaN in c) and bias, equal a double loop over the rounded inputs up to FP32 accumulation.
+ * (The backend only uses no-transpose A; the other layouts are the kernel's own.)
+ */
+class GemmKernelsTest {
+    @Test
+    void conversionsRoundToNearestEven() {
+        Cuda cuda = TestCuda.get();
+        GemmKernels gemm = new GemmKernels(cuda);
+        Random random = new Random();
+        int n = random.nextInt(1000, 3000);
+        float[] values = new float[n];
+        for (int i = 0; i < n; i++) values[i] = (float) (random.nextGaussian() * Math.pow(10, random.nextInt(-4, 5)));
+        values[0] = Float.intBitsToFloat(0x3f808000);  // a BF16 tie, to even (down)
+        values[1] = Float.intBitsToFloat(0x3f818000);  // a BF16 tie, to even (up)
+        values[2] = 1 + 0x1p-11f;                      // an FP16 tie
+        try (Arena arena = Arena.ofConfined(); DeviceBuffer in = upload(cuda, arena, values); DeviceBuffer out = cuda.allocate(2L * n)) {
+            MemorySegment host = arena.allocate(2L * n);
+            gemm.toBf16(in.address(), out.address(), n);
+            cuda.copyToHost(host, out.address(), 2L * n);
+            for (int i = 0; i < n; i++) assertEquals(Float.floatToRawIntBits(bf16(values[i])) >>> 16, host.getAtIndex(JAVA_SHORT, i) & 0xffff, "bf16 of " + values[i]);
+            gemm.toFp16(in.address(), out.address(), n);
+            cuda.copyToHost(host, out.address(), 2L * n);
+            for (int i = 0; i < n; i++) assertEquals(Float.floatToFloat16(values[i]), host.getAtIndex(JAVA_SHORT, i), "fp16 of " + values[i]);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"bf16", "fp16"})
+    void sixteenBitProductsMatchTheRoundedInputsForEveryLayout(String type) {
+        Cuda cuda = TestCuda.get();
+        GemmKernels gemm = new GemmKernels(cuda);
+        boolean bf16 = type.equals("bf16");
+        Random random = new Random();
+        int[][] sizes = {
+                {1, 1, 1},
+                {random.nextInt(2, 150), random.nextInt(2, 150), 8 * random.nextInt(1, 12) + random.nextInt(1, 8)},  // rows not 16-byte aligned
+                {40, 136, 72},  // cp.async for every whole chunk, edges inside a k step and past n = 128
+                {random.nextInt(1, 30), random.nextInt(1, 30), 0},
+        };
+        int call = 0;
+        try (Arena arena = Arena.ofConfined()) {
+            for (int[] size : sizes)
+                for (boolean transA : new boolean[] {false, true})
+                    for (boolean transB : new boolean[] {false, true}) {
+                        int m = size[0], n = size[1], k = size[2], variant = call++;
+                        float alpha = (float) random.nextGaussian(), beta = variant % 2 == 0 ? 0f : (float) random.nextGaussian();
+                        float[] a = gaussian(random, m * k), b = gaussian(random, k * n), bias = variant % 3 == 0 ? null : gaussian(random, n);
+                        float[] c = new float[m * n];
+                        for (int i = 0; i < c.length; i++) c[i] = beta == 0 ? Float.NaN : (float) random.nextGaussian();
+                        double[] expected = new double[m * n];
+                        for (int i = 0; i < m; i++)
+                            for (int j = 0; j < n; j++) {
+                                double s = 0;
+                                for (int l = 0; l < k; l++) {
+                                    float x = a[transA ? l * m + i : i * k + l], y = b[transB ? j * k + l : l * n + j];
+                                    s += (double) (bf16 ? bf16(x) : fp16(x)) * (bf16 ? bf16(y) : fp16(y));
+                                }
+                                expected[i * n + j] = alpha * s + (beta == 0 ? 0 : beta * c[i * n + j]) + (bias == null ? 0 : bias[j]);
+                            }
+                        try (DeviceBuffer da = upload(cuda, arena, a); DeviceBuffer db = upload(cuda, arena, b);
+                             DeviceBuffer dc = upload(cuda, arena, c); DeviceBuffer dbias = bias == null ? null : upload(cuda, arena, bias);
+                             DeviceBuffer ha = cuda.allocate(2L * a.length); DeviceBuffer hb = cuda.allocate(2L * b.length)) {
+                            if (bf16) {
+                                gemm.toBf16(da.address(), ha.address(), a.length);
+                                gemm.toBf16(db.address(), hb.address(), b.length);
+                            } else {
+                                gemm.toFp16(da.address(), ha.address(), a.length);
+                                gemm.toFp16(db.address(), hb.address(), b.length);
+                            }
+                            MemorySegment biasAddress = dbias == null ? MemorySegment.NULL : dbias.address();
+                            int lda = transA ? m : k, ldb = transB ? k : n;
+                            if (bf16) gemm.gemmBf16(transA, transB, m, n, k, alpha, ha.address(), lda, hb.address(), ldb, beta, dc.address(), n, biasAddress);
+                            else gemm.gemmFp16(transA, transB, m, n, k, alpha, ha.address(), lda, hb.address(), ldb, beta, dc.address(), n, biasAddress);
+                            MemorySegment host = arena.allocate(4L * c.length);
+                            cuda.copyToHost(host, dc.address(), 4L * c.length);
+                            String what = type + " [" + m + ", " + n + ", " + k + "] transA " + transA + " transB " + transB + " beta " + beta
+                                    + (bias == null ? "" : " bias");
+                            assertClose(what, expected, host.toArray(JAVA_FLOAT));
+                        }
+                    }
+        }
+    }
+
+    private static DeviceBuffer upload(Cuda cuda, Arena arena, float[] values) {
+        DeviceBuffer buffer = cuda.allocate(4L * values.length);
+        MemorySegment host = arena.allocate(4L * Math.max(values.length, 1));
+        MemorySegment.copy(values, 0, host, JAVA_FLOAT, 0, values.length);
+        cuda.copyToDevice(buffer.address(), host, 4L * values.length);
+        return buffer;
+    }
+
+    private static float[] gaussian(Random random, int n) {
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) v[i] = (float) random.nextGaussian();
+        return v;
+    }
+
+    private static float bf16(float v) {
+        int bits = Float.floatToRawIntBits(v);
+        return Float.intBitsToFloat((bits + 0x7fff + ((bits >>> 16) & 1)) & 0xffff0000);
+    }
+
+    private static float fp16(float v) {
+        return Float.float16ToFloat(Float.floatToFloat16(v));
+    }
+
+    /** FP32 accumulation of up to ~150 exact products: within 1e-4 of the double sum, relative to 1 + |expected|. */
+    private static void assertClose(String what, double[] expected, float[] got) {
+        for (int i = 0; i < expected.length; i++)
+            if (!(Math.abs(got[i] - expected[i]) <= 1e-4 * (1 + Math.abs(expected[i]))))
+                fail(what + ": element " + i + " is " + got[i] + ", expected " + expected[i]);
+    }
+}
