@@ -11,6 +11,7 @@ if ! command -v cmake >/dev/null || ! command -v c++ >/dev/null; then
   exit 0
 fi
 if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then export PATH="/usr/local/cuda/bin:$PATH"; fi
+mkdir -p "$BUILD"  # the configure log sits beside it
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DBRM_CUDA="${BRM_CUDA:-ON}" >"$BUILD.configure.log" 2>&1 \
   || { cat "$BUILD.configure.log"; echo "brm: cmake configure failed (log above)"; exit 1; }
 cmake --build "$BUILD" -j "$(nproc)"
