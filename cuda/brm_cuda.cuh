@@ -1,6 +1,6 @@
-// Included by every kernel file. With nvcc: the CUDA runtime, 16-bit float types and wmma; compiled as C++
-// with -DBRM_EMULATE: the CPU emulator (emulator/emulator.h) that stands in for them, so every kernel also
-// runs in the tests of machines without a GPU.
+// Included by every kernel file. With nvcc: the CUDA runtime, 16-bit float types, wmma and cp.async pipelines;
+// compiled as C++ with -DBRM_EMULATE: the CPU emulator (emulator/emulator.h) that stands in for them, so every
+// kernel also runs in the tests of machines without a GPU.
 //
 // Conventions of brm's entry points: `BRM_API int brm_xxx(...)` with a flat C ABI, device pointers as
 // plain pointers, sizes as int (long long where a product can pass 2^31), returning the CUDA error code
@@ -13,6 +13,7 @@
 #else
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_pipeline.h>
 #include <cuda_runtime.h>
 #include <mma.h>
 // BRM_LAUNCH(kernel, grid, block, shared bytes, args...): kernel<<<grid, block, shared>>>(args...);

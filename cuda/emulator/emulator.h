@@ -170,5 +170,17 @@ inline cudaError_t cudaMemcpyAsync(void* to, const void* from, size_t bytes, cud
 inline cudaError_t cudaMemset(void* to, int value, size_t bytes) { std::memset(to, value, bytes); return cudaSuccess; }
 inline cudaError_t cudaMemsetAsync(void* to, int value, size_t bytes, cudaStream_t = nullptr) { return cudaMemset(to, value, bytes); }
 template <class F> inline cudaError_t cudaFuncSetAttribute(F, cudaFuncAttribute, int) { return cudaSuccess; }
+// the emulator reports 2 multiprocessors, so that kernels which size their grids by it choose both ways in small tests
+enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount };
+inline cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr, int) { *value = 2; return cudaSuccess; }
+
+// cuda_pipeline.h: asynchronous global -> shared copies (cp.async), here complete when issued; the last zfill
+// bytes of the destination are zeroed instead of read
+inline void __pipeline_memcpy_async(void* dst_shared, const void* src_global, size_t size_and_align, size_t zfill = 0) {
+    std::memcpy(dst_shared, src_global, size_and_align - zfill);
+    std::memset(static_cast<unsigned char*>(dst_shared) + size_and_align - zfill, 0, zfill);
+}
+inline void __pipeline_commit() {}
+inline void __pipeline_wait_prior(size_t) {}
 
 #include "wmma.h"

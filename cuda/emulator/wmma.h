@@ -63,11 +63,14 @@ inline void store_matrix_sync(T* p, const fragment<accumulator, M, N, K, T>& f, 
 template <int M, int N, int K, class Tab, class LayoutA, class LayoutB, class Tc>
 inline void mma_sync(fragment<accumulator, M, N, K, Tc>& d, const fragment<matrix_a, M, N, K, Tab, LayoutA>& a,
                      const fragment<matrix_b, M, N, K, Tab, LayoutB>& b, const fragment<accumulator, M, N, K, Tc>& c) {
+    float fa[M * K], fb[K * N];  // each operand widened once, not once per product (FP16 widening is slow on the host)
+    for (int i = 0; i < M * K; i++) fa[i] = to_float(a.x[i]);
+    for (int i = 0; i < K * N; i++) fb[i] = to_float(b.x[i]);
     Tc out[M * N];
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
             float sum = to_float(c.x[i * N + j]);
-            for (int k = 0; k < K; k++) sum += to_float(a.x[i * K + k]) * to_float(b.x[k * N + j]);
+            for (int k = 0; k < K; k++) sum += fa[i * K + k] * fb[k * N + j];
             out[i * N + j] = from_float<Tc>(sum);
         }
     std::memcpy(d.x, out, sizeof out);

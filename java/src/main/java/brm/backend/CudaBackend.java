@@ -1,13 +1,14 @@
 package brm.backend;
 
 import brm.bindings.NativeException;
+import brm.bindings.cuda.ActivationKernels;
 import brm.bindings.cuda.AttentionKernels;
 import brm.bindings.cuda.Cuda;
-import brm.bindings.cuda.ActivationKernels;
 import brm.bindings.cuda.DeviceBuffer;
 import brm.bindings.cuda.DropoutKernels;
 import brm.bindings.cuda.ElementwiseKernels;
 import brm.bindings.cuda.EmbeddingKernels;
+import brm.bindings.cuda.GemmKernels;
 import brm.bindings.cuda.LayerNormKernels;
 import brm.bindings.cuda.PinnedBuffer;
 import brm.bindings.cuda.PoolingKernels;
@@ -21,9 +22,10 @@ import java.util.IdentityHashMap;
 import java.util.Set;
 
 import static brm.backend.OpChecks.check;
-import static brm.backend.OpChecks.checkNorm;
 import static brm.backend.OpChecks.checkAttention;
 import static brm.backend.OpChecks.checkCache;
+import static brm.backend.OpChecks.checkLinear;
+import static brm.backend.OpChecks.checkNorm;
 import static brm.backend.OpChecks.sameShape;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -38,12 +40,24 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
  * buffers that model code drops are returned) or when the backend closes; an allocation that finds the
  * device full collects garbage once and retries. Transfers go through one page-locked staging buffer.
  *
+ * Matrix products (cuda/gemm.cu): FP32 on a tiled SIMT kernel, or, for the frozen weight products of linear
+ * layers (y = x·Wᵀ + b and backward's dx += dy·W) at {@link Precision#BF16}/{@link Precision#FP16}, W kept in 16
+ * bits and the activations rounded to 16 bits per call, on the tensor cores with FP32 accumulation. LoRA's
+ * products, matmul, segmentOuter and every parameter gradient stay FP32. LoRA runs unmerged as two products
+ * through a bottleneck [rows, r] in a scratch buffer grown on demand.
+ *
  * The same class runs on the CPU emulator (libbrm_cuda_emu.so), which is how its tests run without a GPU.
  */
 public final class CudaBackend implements Backend {
     private static final Cleaner CLEANER = Cleaner.create();
 
+    /** The arithmetic of the frozen weight products (linear's x·Wᵀ and its dx = dy·W). */
+    public enum Precision {
+        FP32, BF16, FP16
+    }
+
     private final Cuda cuda;
+    private final Precision precision;
     private final ElementwiseKernels elementwise;
     private final LayerNormKernels layerNormKernels;
     private final RmsNormKernels rmsNormKernels;
@@ -53,17 +67,25 @@ public final class CudaBackend implements Backend {
     private final PoolingKernels pooling;
     private final DropoutKernels dropoutKernels;
     private final AttentionKernels attentionKernels;
+    private final GemmKernels gemm;
     /** Device buffers not yet freed, so that close() frees what the cleaner has not. */
     private final Set<DeviceBuffer> live = Collections.synchronizedSet(Collections.newSetFromMap(new IdentityHashMap<>()));
     private PinnedBuffer staging;
+    private DeviceScratch loraScratch, halfScratch;
     private DeviceInts packingStarts, packingPositions, scratchInts;
     private Packing uploadedPacking;
     /** attentionBackward's per-(row, head) log-sum-exp and Δ, grown on demand. */
     private CudaTensor attentionStats;
     private boolean closed;
 
+    /** FP32 throughout. */
     public CudaBackend(Cuda cuda) {
+        this(cuda, Precision.FP32);
+    }
+
+    public CudaBackend(Cuda cuda, Precision precision) {
         this.cuda = cuda;
+        this.precision = precision;
         this.elementwise = new ElementwiseKernels(cuda);
         this.layerNormKernels = new LayerNormKernels(cuda);
         this.rmsNormKernels = new RmsNormKernels(cuda);
@@ -73,6 +95,7 @@ public final class CudaBackend implements Backend {
         this.pooling = new PoolingKernels(cuda);
         this.dropoutKernels = new DropoutKernels(cuda);
         this.attentionKernels = new AttentionKernels(cuda);
+        this.gemm = new GemmKernels(cuda);
     }
 
     public Cuda cuda() {
@@ -85,6 +108,10 @@ public final class CudaBackend implements Backend {
      */
     public MemorySegment deviceAddress(Tensor t) {
         return cuda(t).address();
+    }
+
+    public Precision precision() {
+        return precision;
     }
 
     /** Device storage shared by a tensor and its firstRows views; the cleaner frees it when none is reachable. */
@@ -193,9 +220,14 @@ public final class CudaBackend implements Backend {
     public void write(float[] values, Tensor t) {
         CudaTensor c = cuda(t);
         if (values.length != c.size()) throw new IllegalArgumentException(values.length + " values for [" + t.rows() + ", " + t.cols() + "]");
+        copyToDevice(values, c.address());
+    }
+
+    /** device [values.length floats] = values, through the staging buffer. */
+    private void copyToDevice(float[] values, MemorySegment device) {
         MemorySegment host = staging(4L * values.length);
         MemorySegment.copy(values, 0, host, JAVA_FLOAT, 0, values.length);
-        cuda.copyToDevice(c.address(), host, 4L * values.length);
+        cuda.copyToDevice(device, host, 4L * values.length);
     }
 
     @Override
@@ -271,29 +303,166 @@ public final class CudaBackend implements Backend {
         return new UnsupportedOperationException(op + " is not on the CUDA backend yet");
     }
 
+    /** Device memory reused from op to op (LoRA bottlenecks, 16-bit activations), grown on demand. */
+    private final class DeviceScratch {
+        private DeviceBuffer buffer;
+        private final Object owner = new Object();
+
+        /** At least {@code bytes} of it, valid until the next call. */
+        MemorySegment atLeast(long bytes) {
+            if (buffer == null || buffer.bytes() < bytes) {
+                if (buffer != null && live.remove(buffer)) buffer.close();
+                buffer = null;  // not the closed one, should the allocation fail
+                buffer = deviceMemory(bytes, owner);
+            }
+            return buffer.address();
+        }
+    }
+
+    /**
+     * W [out, in] on the device, FP32, or at BF16/FP16 precision only its 16-bit copy (the FP32 one would never
+     * be read); bias [out] FP32 or null. Its buffers are freed when the weight becomes unreachable.
+     */
+    private static final class CudaWeight implements Weight {
+        final int out, in;
+        final boolean backward;
+        DeviceBuffer w, bias;  // set right after construction (the weight is their cleaner's owner)
+
+        CudaWeight(int out, int in, boolean backward) {
+            this.out = out;
+            this.in = in;
+            this.backward = backward;
+        }
+
+        @Override
+        public int out() { return out; }
+
+        @Override
+        public int in() { return in; }
+    }
+
+    private static CudaWeight cuda(Weight w) {
+        if (w instanceof CudaWeight c) return c;
+        throw new IllegalArgumentException("a " + w.getClass().getSimpleName() + " passed to the CUDA backend");
+    }
+
     @Override
     public Weight weight(float[] w, float[] bias, int out, int in, boolean backward) {
-        throw notYet("weight");
+        check(out >= 0 && in >= 0 && w.length == (long) out * in, "weight has " + w.length + " values, not " + out + "x" + in);
+        check(bias == null || bias.length == out, "bias has " + (bias == null ? 0 : bias.length) + " values, not " + out);
+        CudaWeight cw = new CudaWeight(out, in, backward);
+        if (precision == Precision.FP32) {
+            cw.w = deviceMemory(4L * w.length, cw);
+            copyToDevice(w, cw.w.address());
+        } else {
+            cw.w = deviceMemory(2L * w.length, cw);
+            DeviceBuffer wide = deviceMemory(4L * w.length, cw);  // FP32 on the way to 16 bits, freed right after
+            copyToDevice(w, wide.address());
+            narrow(wide.address(), cw.w.address(), w.length);
+            if (live.remove(wide)) wide.close();
+        }
+        if (bias != null) {
+            cw.bias = deviceMemory(4L * bias.length, cw);
+            copyToDevice(bias, cw.bias.address());
+        }
+        return cw;
+    }
+
+    /** out [n] = in [n] rounded to the backend's 16-bit precision. */
+    private void narrow(MemorySegment in, MemorySegment out, long n) {
+        if (precision == Precision.BF16) gemm.toBf16(in, out, n);
+        else gemm.toFp16(in, out, n);
+    }
+
+    /**
+     * The frozen weight's product at the backend's precision: forward, y [rows, out] = x [rows, in] · Wᵀ + b;
+     * else dx [rows, in] += dy [rows, out] · W. In 16 bits the input is rounded into a scratch buffer first.
+     */
+    private void weightProduct(boolean forward, CudaWeight w, int rows, Tensor input, Tensor output) {
+        int k = forward ? w.in : w.out, n = forward ? w.out : w.in;
+        float beta = forward ? 0f : 1f;
+        MemorySegment bias = forward && w.bias != null ? w.bias.address() : MemorySegment.NULL;
+        MemorySegment x = cuda(input).address(), y = cuda(output).address(), wd = w.w.address();
+        switch (precision) {
+            case FP32 -> gemm.sgemm(false, forward, rows, n, k, 1f, x, k, wd, w.in, beta, y, n, bias);
+            case BF16, FP16 -> {
+                if (halfScratch == null) halfScratch = new DeviceScratch();
+                MemorySegment half = halfScratch.atLeast(2L * rows * k);
+                narrow(x, half, (long) rows * k);
+                if (precision == Precision.BF16) gemm.gemmBf16(false, forward, rows, n, k, 1f, half, k, wd, w.in, beta, y, n, bias);
+                else gemm.gemmFp16(false, forward, rows, n, k, 1f, half, k, wd, w.in, beta, y, n, bias);
+            }
+        }
+    }
+
+    /** Scratch for LoRA's bottlenecks [rows, r]: x·Aᵀ at 0, dy·B after it in {@link #linearBackward}. */
+    private MemorySegment loraScratch(long floats) {
+        if (loraScratch == null) loraScratch = new DeviceScratch();
+        return loraScratch.atLeast(4 * floats);
     }
 
     @Override
     public void linear(Tensor x, Weight w, Lora lora, Tensor y) {
-        throw notYet("linear");
+        checkLinear(x, w, lora, y);
+        CudaWeight cw = cuda(w);
+        int rows = x.rows(), in = cw.in, out = cw.out;
+        if (rows == 0) return;
+        weightProduct(true, cw, rows, x, y);
+        if (lora == null) return;
+        int r = lora.r();
+        MemorySegment t = loraScratch((long) rows * r), xd = cuda(x).address(), a = cuda(lora.a()).address();
+        gemm.sgemm(false, true, rows, r, in, 1f, xd, in, a, in, 0f, t, r, MemorySegment.NULL);
+        gemm.sgemm(false, true, rows, out, r, lora.scale(), t, r, cuda(lora.b()).address(), r, 1f, cuda(y).address(), out, MemorySegment.NULL);
     }
 
     @Override
     public void linearBackward(Tensor x, Weight w, Lora lora, Tensor dy, Tensor dx, Tensor dA, Tensor dB) {
-        throw notYet("linearBackward");
+        checkLinear(x, w, lora, dy);
+        CudaWeight cw = cuda(w);
+        if (dx != null) {
+            sameShape("linearBackward dx", x, dx);
+            check(cw.backward, "linearBackward: dx needs W [" + cw.out + ", " + cw.in + "] prepared with backward = true");
+        }
+        check(lora != null || (dA == null && dB == null), "linearBackward: dA, dB without a LoRA");
+        if (dA != null) sameShape("linearBackward dA", lora.a(), dA);
+        if (dB != null) sameShape("linearBackward dB", lora.b(), dB);
+        int rows = x.rows(), in = cw.in, out = cw.out;
+        if (rows == 0) return;
+        if (dx != null) weightProduct(false, cw, rows, dy, dx);
+        if (lora == null) return;
+        int r = lora.r();
+        float scale = lora.scale();
+        // scratch: u = dy·B [rows, r] at 0, t = x·Aᵀ [rows, r] after it
+        MemorySegment scratch = loraScratch(2L * rows * r);
+        MemorySegment u = scratch, t = MemorySegment.ofAddress(scratch.address() + 4L * rows * r);
+        MemorySegment xd = cuda(x).address(), dyd = cuda(dy).address(), a = cuda(lora.a()).address(), b = cuda(lora.b()).address();
+        if (dx != null || dA != null) gemm.sgemm(false, false, rows, r, out, 1f, dyd, out, b, r, 0f, u, r, MemorySegment.NULL);
+        if (dx != null) gemm.sgemm(false, false, rows, in, r, scale, u, r, a, in, 1f, cuda(dx).address(), in, MemorySegment.NULL);
+        if (dA != null) gemm.sgemm(true, false, r, in, rows, scale, u, r, xd, in, 1f, cuda(dA).address(), in, MemorySegment.NULL);
+        if (dB != null) {
+            gemm.sgemm(false, true, rows, r, in, 1f, xd, in, a, in, 0f, t, r, MemorySegment.NULL);
+            gemm.sgemm(true, false, out, r, rows, scale, dyd, out, t, r, 1f, cuda(dB).address(), r, MemorySegment.NULL);
+        }
     }
 
     @Override
     public void matmul(Tensor a, boolean transA, Tensor b, boolean transB, float alpha, float beta, Tensor c) {
-        throw notYet("matmul");
+        int m = transA ? a.cols() : a.rows(), k = transA ? a.rows() : a.cols();
+        int kb = transB ? b.cols() : b.rows(), n = transB ? b.rows() : b.cols();
+        check(k == kb && c.rows() == m && c.cols() == n, "matmul [" + m + ", " + k + "] · [" + kb + ", " + n + "] -> [" + c.rows() + ", " + c.cols() + "]");
+        gemm.sgemm(transA, transB, m, n, k, alpha, cuda(a).address(), a.cols(), cuda(b).address(), b.cols(), beta, cuda(c).address(), n,
+                MemorySegment.NULL);
     }
 
     @Override
     public void segmentOuter(Packing p, Tensor a, Tensor b, float alpha, Tensor out) {
-        throw notYet("segmentOuter");
+        int m = a.cols(), n = b.cols();
+        check(a.rows() == p.tokens() && b.rows() == p.tokens() && out.rows() == p.seqs() * m && out.cols() == n,
+                "segmentOuter: a [" + a.rows() + ", " + m + "], b [" + b.rows() + ", " + n + "] for " + p.seqs() + " sequences of " + p.tokens()
+                        + " tokens -> out [" + out.rows() + ", " + out.cols() + "]");
+        check(p.seqs() <= 65535, "segmentOuter: " + p.seqs() + " sequences, at most 65535 per call");
+        if (p.seqs() == 0) return;
+        gemm.segmentOuter(devicePacking(p).starts(), p.seqs(), m, n, alpha, cuda(a).address(), cuda(b).address(), cuda(out).address());
     }
 
     @Override
