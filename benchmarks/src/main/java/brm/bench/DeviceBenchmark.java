@@ -1,6 +1,7 @@
 package brm.bench;
 
 import brm.backend.Backends;
+import brm.backend.CudaBackend;
 import brm.batch.PreferencePairs.Pair;
 import brm.laplace.BayesianRewardModel;
 import brm.laplace.Fisher;
@@ -33,6 +34,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.OptionalLong;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
@@ -100,7 +102,7 @@ public class DeviceBenchmark {
 
         @Setup(Level.Trial)
         public void open(Models m) {
-            System.setProperty("brm.cuda.precision", precision);
+            Backends.select(Backends.selected(), CudaBackend.Precision.valueOf(precision.toUpperCase(Locale.ROOT)));
             model = RewardModel.open(m.setup.model(), m.setup.lora(), new RewardModel.Options(1, 32 * 256, OptionalLong.empty()));
             batch = sequences(32, 256, 11);
         }

@@ -27,6 +27,7 @@ public final class Backends {
     }
 
     private static volatile Kind selected = Kind.CPU;
+    private static volatile CudaBackend.Precision precision = CudaBackend.Precision.FP32;
     private static Cuda gpu;
     private static String gpuProblem;
     private static boolean fallbackReported;
@@ -34,7 +35,13 @@ public final class Backends {
     private Backends() {}
 
     public static void select(Kind kind) {
+        select(kind, CudaBackend.Precision.FP32);
+    }
+
+    /** The kind, and on CUDA the precision of the frozen weights' products ({@link CudaBackend.Precision}). */
+    public static void select(Kind kind, CudaBackend.Precision cudaPrecision) {
         selected = kind;
+        precision = cudaPrecision;
     }
 
     public static Kind selected() {
@@ -45,10 +52,10 @@ public final class Backends {
     public static Backend create(int threads) {
         return switch (selected) {
             case CPU -> new CpuBackend(threads);
-            case CUDA -> new CudaBackend(gpu().orElseThrow(() -> new BrmException("--backend cuda: " + gpuProblem)));
+            case CUDA -> new CudaBackend(gpu().orElseThrow(() -> new BrmException("--backend cuda: " + gpuProblem)), precision);
             case AUTO -> {
                 Optional<Cuda> cuda = gpu();
-                if (cuda.isPresent()) yield new CudaBackend(cuda.get());
+                if (cuda.isPresent()) yield new CudaBackend(cuda.get(), precision);
                 synchronized (Backends.class) {
                     if (!fallbackReported) System.err.println("brm: CPU backend (" + gpuProblem + ")");
                     fallbackReported = true;

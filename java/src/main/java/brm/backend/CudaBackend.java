@@ -299,10 +299,6 @@ public final class CudaBackend implements Backend {
         elementwise.add(cuda(a).address(), cuda(b).address(), cuda(out).address(), cuda(out).size());
     }
 
-    private static UnsupportedOperationException notYet(String op) {
-        return new UnsupportedOperationException(op + " is not on the CUDA backend yet");
-    }
-
     /** Device memory reused from op to op (LoRA bottlenecks, 16-bit activations), grown on demand. */
     private final class DeviceScratch {
         private DeviceBuffer buffer;

@@ -2,6 +2,7 @@ package brm.cli;
 
 import brm.BrmException;
 import brm.backend.Backends;
+import brm.backend.CudaBackend;
 import brm.batch.PreferencePairs;
 import brm.batch.Truncation;
 import org.apache.commons.cli.CommandLine;
@@ -10,6 +11,7 @@ import org.apache.commons.cli.Options;
 
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Locale;
 import java.util.stream.Collectors;
 
 /** Option definitions and typed getters shared by the subcommands. */
@@ -41,6 +43,17 @@ final class Args {
     static void addCompute(Options o) {
         o.addOption(value("threads", "N", "CPU compute threads (default: all cores, " + Runtime.getRuntime().availableProcessors() + ")"));
         o.addOption(value("backend", "cpu|cuda|auto", "where the models run (default auto: CUDA when brm's CUDA library loads and a GPU answers, else the CPU)"));
+        o.addOption(value("precision", "fp32|bf16|fp16", "CUDA: the frozen weights' products in FP32 (default) or with 16-bit inputs on tensor cores (FP32 sums; LoRA, gradients and the rest stay FP32)"));
+    }
+
+    /** --precision, default fp32. */
+    static CudaBackend.Precision precision(CommandLine line) {
+        String s = line.getOptionValue("precision", "fp32");
+        try {
+            return CudaBackend.Precision.valueOf(s.toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--precision: '" + s + "' is not fp32, bf16 or fp16");
+        }
     }
 
     /** --input, --output and the text rules. */

@@ -117,7 +117,8 @@ final class DemoCommand implements Command {
         int trainSamples = Args.positiveInt(line, "train-samples", scale.trainSamples()), pairs = Args.positiveInt(line, "pairs", scale.pairsPerPrompt());
         if (n < 2) throw new UsageException("--n must be at least 2");
         List<String> seeds = List.of(line.getOptionValue("seeds", scale.seeds()).split(","));
-        String threads = Integer.toString(Args.threads(line)), backend = Args.backend(line).name().toLowerCase(Locale.ROOT);
+        String threads = Integer.toString(Args.threads(line)), backend = Args.backend(line).name().toLowerCase(Locale.ROOT),
+                precision = Args.precision(line).name().toLowerCase(Locale.ROOT);
         String beta = line.getOptionValue("beta", "3"), noise = line.getOptionValue("noise", "0.25");
         String tokens = line.getOptionValue("max-new-tokens", "64"), epochs = line.getOptionValue("epochs", "8"), lr = line.getOptionValue("lr", "2e-3");
         List<Ranker> singleRankers = BonCommand.rankers(line.getOptionValue("rankers", "map,std:0.25,std:1,var:0.01,var:0.04,std-rel:0.25,std-rel:1,var-rel:0.01,var-rel:0.04,typicality,oracle"));
@@ -140,16 +141,16 @@ final class DemoCommand implements Command {
         Path pool = out.resolve("pool.jsonl"), train = out.resolve("train-samples.jsonl");
         String sampling = "tokens=" + tokens + " temperature=1";
         stages.run("generate pool", sampling + " n=" + n + " seed=1", List.of(pool), () -> brm("generate", "--model", policy, "--prompts", promptFile,
-                "--n", n, "--max-new-tokens", tokens, "--temperature", "1", "--stop-ids", STORY_END, "--seed", "1", "--batch-size", "64", "--threads", threads, "--backend", backend,
+                "--n", n, "--max-new-tokens", tokens, "--temperature", "1", "--stop-ids", STORY_END, "--seed", "1", "--batch-size", "64", "--threads", threads, "--backend", backend, "--precision", precision,
                 "--output", pool));
         stages.run("generate training samples", sampling + " n=" + trainSamples + " seed=2", List.of(train), () -> brm("generate", "--model", policy,
                 "--prompts", promptFile, "--n", trainSamples, "--max-new-tokens", tokens, "--temperature", "1", "--stop-ids", STORY_END, "--seed", "2", "--batch-size", "64",
-                "--threads", threads, "--backend", backend, "--output", train));
+                "--threads", threads, "--backend", backend, "--precision", precision, "--output", train));
 
         Path poolGold = out.resolve("pool-gold.jsonl"), trainGold = out.resolve("train-gold.jsonl");
-        stages.run("gold pool", "", List.of(poolGold), () -> brm("gold", "--encoder", goldModel, "--input", pool, "--output", poolGold, "--threads", threads, "--backend", backend));
+        stages.run("gold pool", "", List.of(poolGold), () -> brm("gold", "--encoder", goldModel, "--input", pool, "--output", poolGold, "--threads", threads, "--backend", backend, "--precision", precision));
         stages.run("gold training samples", "", List.of(trainGold), () -> brm("gold", "--encoder", goldModel, "--input", train, "--output", trainGold,
-                "--threads", threads, "--backend", backend));
+                "--threads", threads, "--backend", backend, "--precision", precision));
 
         Path pairFile = out.resolve("pairs.jsonl");
         stages.run("label", "pairs=" + pairs + " beta=" + beta + " noise=" + noise, List.of(pairFile), () -> brm("label", "--input", trainGold,
@@ -160,7 +161,7 @@ final class DemoCommand implements Command {
         stages.run("train proxies", "seeds=" + seeds + " epochs=" + epochs + " lr=" + lr, members, () -> {
             deleteTree(proxies);
             brm("ensemble", "train", "--seeds", String.join(",", seeds), "--model", proxyModel, "--data", pairFile, "--out", proxies,
-                    "--template", "response", "--epochs", epochs, "--lr", lr, "--batch-size", "8", "--threads", threads, "--backend", backend);
+                    "--template", "response", "--epochs", epochs, "--lr", lr, "--batch-size", "8", "--threads", threads, "--backend", backend, "--precision", precision);
         });
 
         List<Path> scoredFiles = new ArrayList<>();
@@ -168,10 +169,10 @@ final class DemoCommand implements Command {
             Path member = members.get(m), scored = out.resolve("scored-seed-" + seeds.get(m).strip() + ".jsonl");
             scoredFiles.add(scored);
             stages.run("laplace " + member.getFileName(), "", List.of(member.resolve("posterior.safetensors")), () -> brm("laplace",
-                    "--model", proxyModel, "--adapter", member, "--data", pairFile, "--template", "response", "--threads", threads, "--backend", backend));
+                    "--model", proxyModel, "--adapter", member, "--data", pairFile, "--template", "response", "--threads", threads, "--backend", backend, "--precision", precision));
             stages.run("score " + member.getFileName(), "", List.of(scored), () -> brm("score", "--model", proxyModel, "--adapter", member,
                     "--input", poolGold, "--output", scored, "--template", "response", "--relative-by", "prompt_id",
-                    "--keep-fields", "prompt_id,sample_id,gold", "--features", "--threads", threads, "--backend", backend));
+                    "--keep-fields", "prompt_id,sample_id,gold", "--features", "--threads", threads, "--backend", backend, "--precision", precision));
         }
 
         Path single = out.resolve("scored-single.jsonl"), ensemble = out.resolve("scored-ensemble.jsonl");

@@ -20,11 +20,15 @@ public final class CudaParity {
 
     private CudaParity() {}
 
-    public static synchronized CudaBackend backend() {
+    public static CudaBackend backend() {
+        return backend(CudaBackend.Precision.FP32);
+    }
+
+    public static synchronized CudaBackend backend(CudaBackend.Precision precision) {
         if (!opened) cuda = CudaLibraries.gpuElseEmulator().orElse(null);
         opened = true;
         Assumptions.assumeTrue(cuda != null, "no CUDA library built (scripts/build-native.sh): CUDA tests skipped");
-        return new CudaBackend(cuda);
+        return new CudaBackend(cuda, precision);
     }
 
     public static float[] gaussian(Random random, int n) {

@@ -3,6 +3,7 @@ package brm.train;
 import brm.backbone.ModelConfig;
 import brm.backend.Backend;
 import brm.backend.CpuBackend;
+import brm.backend.CudaParity;
 import brm.backend.ReferenceBackend;
 import brm.io.Jsonl;
 import brm.io.SafetensorsFile;
@@ -26,13 +27,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The Bradley–Terry loss and its gradients for every LoRA factor and the head against PyTorch
  * autograd in float64 (make_fixtures.py's *_train cases: nonzero LoRA on several modules, an
  * adapter head, per-pair margins, center-rewards and score-l2), on the reference backend (float64
- * inside, rewards and their gradients exchanged as float32: 1e-6) and the CPU backend (float32: 1e-4).
+ * inside, rewards and their gradients exchanged as float32: 1e-6), the CPU backend (float32: 1e-4) and the
+ * CUDA backend (float32 kernels, on the emulator where there is no GPU: 1e-4).
  */
 class TrainingFixtureTest {
     @ParameterizedTest
     @CsvSource({
             "gpt_neox_parallel_train, reference, 1e-6", "llama_gqa_train, reference, 1e-6", "bert_mean_train, reference, 1e-6",
-            "gpt_neox_parallel_train, cpu, 1e-4", "llama_gqa_train, cpu, 1e-4", "bert_mean_train, cpu, 1e-4"})
+            "gpt_neox_parallel_train, cpu, 1e-4", "llama_gqa_train, cpu, 1e-4", "bert_mean_train, cpu, 1e-4",
+            "gpt_neox_parallel_train, cuda, 1e-4", "llama_gqa_train, cuda, 1e-4", "bert_mean_train, cuda, 1e-4"})
     void lossAndGradientsMatchAutograd(String name, String backendName, double tolerance) {
         Path dir = Fixtures.dir(name);
         JsonNode expected = Fixtures.expected(name);
@@ -48,7 +51,11 @@ class TrainingFixtureTest {
         int pairs = margins.size();
         float[] m = new float[pairs];
         for (int i = 0; i < pairs; i++) m[i] = margins.get(i);
-        Backend backend = backendName.equals("cpu") ? new CpuBackend(2) : new ReferenceBackend();
+        Backend backend = switch (backendName) {
+            case "cpu" -> new CpuBackend(2);
+            case "cuda" -> CudaParity.backend();
+            default -> new ReferenceBackend();
+        };
         var adapter = PeftAdapter.load(dir.resolve("adapter"), ModelConfig.read(dir));
         try (var model = DifferentiableRewardModel.open(dir, adapter, backend, OptionalLong.empty(), 0f)) {
             for (var loss : List.of(new Case("full", new BradleyTerry(expected.get("C").asDouble(), expected.get("beta").asDouble()), m, "grads.safetensors"),
