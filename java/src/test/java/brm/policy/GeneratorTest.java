@@ -1,5 +1,6 @@
 package brm.policy;
 
+import brm.backend.CudaParity;
 import brm.reward.CausalLM;
 import brm.reward.Fixtures;
 import org.junit.jupiter.api.Test;
@@ -9,7 +10,9 @@ import org.junit.jupiter.params.provider.FieldSource;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
+import java.util.function.Supplier;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -34,21 +37,43 @@ class GeneratorTest {
         return prompts;
     }
 
+    /** The fixture on the CPU backend with 1 and 2 threads and on the CUDA backend (the emulator where there is no GPU). */
+    private static List<Map.Entry<String, Supplier<CausalLM>>> backends(String name) {
+        return List.of(Map.entry("1 thread", () -> CausalLM.open(Fixtures.dir(name), null, 1)),
+                Map.entry("2 threads", () -> CausalLM.open(Fixtures.dir(name), null, 2)),
+                Map.entry("CUDA", () -> CausalLM.open(Fixtures.dir(name), null, CudaParity.backend())));
+    }
+
     @ParameterizedTest
     @FieldSource("DECODERS")
     void cachedDecodingEqualsFullRecompute(String name) {
         Random random = new Random(17);
         int[] lengths = {13, 1, 29, 7, 40}, promptLengths = {5, 1, 1, 7, 11};
-        for (int threads : new int[] {1, 2})
-            try (CausalLM lm = CausalLM.open(Fixtures.dir(name), null, threads)) {
+        for (var backend : backends(name))
+            try (CausalLM lm = backend.getValue().get()) {
                 List<int[]> sequences = new ArrayList<>();
                 for (int length : lengths) sequences.add(random.ints(length, 0, lm.config().vocabSize()).toArray());
                 for (int slots : new int[] {1, 2, 3}) {
                     double error = CachedDecoding.maxError(lm, sequences, promptLengths, slots);
-                    System.out.printf("%-20s KV cache vs recompute, %d slot(s), %d thread(s): max rel error %.2e%n", name, slots, threads, error);
-                    assertTrue(error <= 1e-4, name + ": cached logits differ from the recomputed ones by " + error);
+                    System.out.printf("%-20s KV cache vs recompute, %d slot(s), %s: max rel error %.2e%n", name, slots, backend.getKey(), error);
+                    assertTrue(error <= 1e-4, name + " " + backend.getKey() + ": cached logits differ from the recomputed ones by " + error);
                 }
             }
+    }
+
+    /** Greedy samples are the same tokens on the CUDA backend as on the CPU (random fixtures leave no near ties), logprobs to FP32 rounding. */
+    @ParameterizedTest
+    @FieldSource("DECODERS")
+    void greedySamplesOnCudaEqualTheCpus(String name) {
+        List<List<Generator.Sample>> runs = new ArrayList<>();
+        for (var backend : List.of(backends(name).get(0), backends(name).get(2)))
+            try (CausalLM lm = backend.getValue().get()) {
+                runs.add(Generator.generate(lm, prompts(lm.config().vocabSize(), 9), 1, new Generator.Options(9, Sampler.Settings.GREEDY, 3, 2, new int[0]), null));
+            }
+        for (int i = 0; i < runs.get(0).size(); i++) {
+            assertArrayEquals(runs.get(0).get(i).ids(), runs.get(1).get(i).ids(), name + ": greedy sample " + i);
+            assertEquals(runs.get(0).get(i).logprob(), runs.get(1).get(i).logprob(), 1e-4 * Math.max(1, Math.abs(runs.get(0).get(i).logprob())));
+        }
     }
 
     @ParameterizedTest
