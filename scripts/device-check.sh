@@ -54,7 +54,7 @@ CP="$BUNDLE/lib/benchmarks.jar:$BUNDLE/tests/bindings:$BUNDLE/tests/java"
 
 step "parity tests (every CUDA test class, on $( [ "$LOCAL" = 1 ] && echo the emulator || echo the GPU ))"
 "${JAVA[@]}" -jar "$BUNDLE"/lib/junit-platform-console-standalone-*.jar execute --class-path "$CP" \
-  --scan-class-path "$BUNDLE/tests/bindings:$BUNDLE/tests/java" --include-classname '.*Cuda.*Test' \
+  --scan-class-path "$BUNDLE/tests/bindings:$BUNDLE/tests/java" --include-classname '.*(Cuda.*|TrainingFixture|Generator)Test' \
   --details=summary --details-theme=ascii --reports-dir="$RESULTS/junit" || FAILED+=("parity tests")
 
 step "models ($NAMES)"

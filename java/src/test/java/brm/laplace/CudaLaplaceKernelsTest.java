@@ -3,12 +3,11 @@ package brm.laplace;
 import brm.BrmException;
 import brm.backend.CpuBackend;
 import brm.backend.CudaBackend;
+import brm.backend.CudaParity;
 import brm.backend.Tensor;
 import brm.bindings.cuda.Cuda;
-import brm.bindings.cuda.CudaLibraries;
 import brm.bindings.cuda.DeviceBuffer;
 import brm.bindings.cuda.EigenKernels;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
@@ -29,20 +28,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * host's {@link SymmetricEigen}, with fresh random inputs of sizes that are not multiples of the kernels' tiles.
  */
 class CudaLaplaceKernelsTest {
-    private static Cuda cuda;
-    private static boolean opened;
-
-    private static synchronized CudaBackend backend() {
-        if (!opened) cuda = CudaLibraries.gpuElseEmulator().orElse(null);
-        opened = true;
-        Assumptions.assumeTrue(cuda != null, "no CUDA library built (scripts/build-native.sh): CUDA tests skipped");
-        return new CudaBackend(cuda);
+    static CudaBackend backend() {
+        return CudaParity.backend();
     }
 
     private static float[] gaussian(Random random, int n) {
-        float[] v = new float[n];
-        for (int i = 0; i < n; i++) v[i] = (float) random.nextGaussian();
-        return v;
+        return CudaParity.gaussian(random, n);
     }
 
     /** Σ over batches of scale²·VᵀV in float64 from the FP32 rows, against the device sum over the same batches. */
@@ -205,6 +196,7 @@ class CudaLaplaceKernelsTest {
     void jacobiDecomposesIndefiniteAndDegenerateMatrices() {
         Random random = new Random();
         try (CudaBackend be = backend(); Arena arena = Arena.ofConfined()) {
+            Cuda cuda = be.cuda();
             EigenKernels eigen = new EigenKernels(cuda);
             for (int n : new int[] {1, 2, 3, 33, 70}) {
                 double[] a = symmetric(random, n), identity = new double[n * n];
@@ -217,18 +209,18 @@ class CudaLaplaceKernelsTest {
                         cuda.copyToDevice(matrix.address(), arena.allocateFrom(JAVA_DOUBLE, m), 8L * n * n);
                         if (n <= EigenKernels.BATCHED_MAX) {
                             eigen.batched(matrix.address(), n, 1, 40, values.address(), vectors.address(), sweeps.address());
-                            assertDecomposes("batched n = " + n, m, n, download(values, n), download(vectors, n * n), host);
+                            assertDecomposes("batched n = " + n, m, n, download(cuda, values, n), download(cuda, vectors, n * n), host);
                         }
                         int taken = eigen.large(matrix.address(), n, 40, values.address(), vectors.address(), work.address());
                         assertTrue(taken >= 0 && taken <= 20, "n = " + n + ": " + taken + " sweeps");
-                        assertDecomposes("large n = " + n, m, n, download(values, n), download(vectors, n * n), host);
+                        assertDecomposes("large n = " + n, m, n, download(cuda, values, n), download(cuda, vectors, n * n), host);
                     }
                 }
             }
         }
     }
 
-    private static double[] download(DeviceBuffer buffer, int count) {
+    private static double[] download(Cuda cuda, DeviceBuffer buffer, int count) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment host = arena.allocate(8L * count, 8);
             cuda.copyToHost(host, buffer.address(), 8L * count);
