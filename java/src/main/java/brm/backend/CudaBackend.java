@@ -195,8 +195,9 @@ public final class CudaBackend implements Backend {
     /** Page-locked staging of at least {@code bytes}. */
     private MemorySegment staging(long bytes) {
         if (staging == null || staging.segment().byteSize() < bytes) {
+            long size = Math.max(bytes, staging == null ? 1 << 20 : 2 * staging.segment().byteSize());
             if (staging != null) staging.close();
-            staging = cuda.allocatePinned(Math.max(bytes, staging == null ? 1 << 20 : 2 * staging.segment().byteSize()));
+            staging = cuda.allocatePinned(size);
         }
         return staging.segment();
     }

@@ -32,6 +32,20 @@ class CudaBackendTest {
         }
     }
 
+    /** Transfers larger than the first staging buffer (1 MiB) grow it, in both directions. */
+    @Test
+    void largeTransfersGrowTheStagingBuffer() {
+        Random random = new Random();
+        int rows = random.nextInt(600, 700), cols = 1000;
+        float[] v = gaussian(random, rows * cols);
+        try (CudaBackend be = CudaParity.backend()) {
+            Tensor small = be.upload(gaussian(random, 10), 2, 5);
+            Tensor t = be.upload(v, rows, cols);
+            assertArrayEquals(v, be.download(t));
+            assertEquals(10, be.download(small).length);
+        }
+    }
+
     @Test
     void addMatchesTheCpu() {
         Random random = new Random();
