@@ -4,7 +4,10 @@ import brm.BrmException;
 import brm.bindings.cuda.Cuda;
 import brm.bindings.cuda.CudaLibraries;
 
+import java.nio.file.Path;
+import java.util.HashMap;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
 
 /**
@@ -28,8 +31,8 @@ public final class Backends {
 
     private static volatile Kind selected = Kind.CPU;
     private static volatile CudaBackend.Precision precision = CudaBackend.Precision.FP32;
-    private static Cuda gpu;
-    private static String gpuProblem;
+    /** brm's CUDA library by path, once opened: the Cuda, or why it cannot be used (a String). */
+    private static final Map<Path, Object> libraries = new HashMap<>();
     private static boolean fallbackReported;
 
     private Backends() {}
@@ -52,12 +55,16 @@ public final class Backends {
     public static Backend create(int threads) {
         return switch (selected) {
             case CPU -> new CpuBackend(threads);
-            case CUDA -> new CudaBackend(gpu().orElseThrow(() -> new BrmException("--backend cuda: " + gpuProblem)), precision);
+            case CUDA -> {
+                Object cuda = gpu();
+                if (cuda instanceof Cuda c) yield new CudaBackend(c, precision);
+                throw new BrmException("--backend cuda: " + cuda);
+            }
             case AUTO -> {
-                Optional<Cuda> cuda = gpu();
-                if (cuda.isPresent()) yield new CudaBackend(cuda.get(), precision);
+                Object cuda = gpu();
+                if (cuda instanceof Cuda c) yield new CudaBackend(c, precision);
                 synchronized (Backends.class) {
-                    if (!fallbackReported) System.err.println("brm: CPU backend (" + gpuProblem + ")");
+                    if (!fallbackReported) System.err.println("brm: CPU backend (" + cuda + ")");
                     fallbackReported = true;
                 }
                 yield new CpuBackend(threads);
@@ -65,16 +72,15 @@ public final class Backends {
         };
     }
 
-    /** brm's CUDA library with a device behind it, opened once; empty with the reason in gpuProblem. */
-    private static synchronized Optional<Cuda> gpu() {
-        if (gpu == null && gpuProblem == null) {
+    /** brm's CUDA library ({@link CudaLibraries#gpu}) with a device behind it, opened once per path; else why not. */
+    private static synchronized Object gpu() {
+        return libraries.computeIfAbsent(CudaLibraries.gpu(), path -> {
             try {
-                gpu = Cuda.open(CudaLibraries.gpu()).orElse(null);
-                if (gpu == null) gpuProblem = "no CUDA library at " + CudaLibraries.gpu() + " (built by scripts/build-native.sh where nvcc is found)";
+                Optional<Cuda> cuda = Cuda.open(path);
+                return cuda.isPresent() ? cuda.get() : "no CUDA library at " + path + " (built by scripts/build-native.sh where nvcc is found)";
             } catch (RuntimeException e) {
-                gpuProblem = "CUDA library " + CudaLibraries.gpu() + " found no usable device: " + e.getMessage();
+                return "CUDA library " + path + " found no usable device: " + e.getMessage();
             }
-        }
-        return Optional.ofNullable(gpu);
+        });
     }
 }
