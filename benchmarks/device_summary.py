@@ -12,22 +12,34 @@ from pathlib import Path
 
 # tokens per JMH operation of brm.bench.DeviceBenchmark (the shapes gpu_peer.py uses)
 TOKENS = {"score": 32 * 256, "predictive": 16 * 256, "train": 8 * 2 * 256, "kfac": 8 * 2 * 256}
-GEMM_FLOP = 2 * 4096 ** 3
 
 
-def brm_results(path):
+def seconds_per_op(metric):
+    """JMH's median in seconds per operation, from a time per op (s/op, ms/op, us/op) or a throughput (ops/s)."""
+    value, unit = metric["scorePercentiles"]["50.0"], metric["scoreUnit"]
+    if unit == "ops/s":
+        return 1 / value
+    return value * {"s/op": 1, "ms/op": 1e-3, "us/op": 1e-6}[unit]
+
+
+def brm_results(*paths):
     out = {}
-    if not path.exists():
-        return out
+    for path in paths:
+        if path.exists():
+            out.update(brm_file(path))
+    return out
+
+
+def brm_file(path):
+    out = {}
     for r in json.loads(path.read_text()):
         op = r["benchmark"].rsplit(".", 1)[1]
         p = r.get("params", {})
-        seconds = r["primaryMetric"]["scorePercentiles"]["50.0"]
-        unit = r["primaryMetric"]["scoreUnit"]
-        seconds = seconds / 1e3 if unit.startswith("ms") else seconds
-        precision = p.get("precision", "fp32")
+        seconds = seconds_per_op(r["primaryMetric"])
+        precision = p.get("precision", "fp32").lower()
         if op == "gemm":
-            out[(f"{p.get('size', 4096)}x{p.get('size', 4096)}x{p.get('size', 4096)}", f"gemm_{precision}")] = GEMM_FLOP / seconds / 1e12
+            n = int(p.get("size", 4096))
+            out[(f"{n}x{n}x{n}", f"gemm_{precision}")] = 2 * n ** 3 / seconds / 1e12
         else:
             out[(p["model"], op if precision == "fp32" else f"{op}_{precision}")] = TOKENS[op] / seconds
     return out
@@ -63,7 +75,7 @@ def reward_agreement(results):
 
 def main():
     results = Path(sys.argv[1])
-    brm, peer = brm_results(results / "brm.json"), peer_results(results / "pytorch.jsonl")
+    brm, peer = brm_results(results / "brm.json", results / "brm-gemm.json"), peer_results(results / "pytorch.jsonl")
     print(f"{'model':14} {'measure':16} {'brm':>12} {'PyTorch':>12} {'brm/PyTorch':>12}")
     ratios = {}
     for key in sorted(set(brm) | set(peer)):

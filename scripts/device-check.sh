@@ -86,6 +86,10 @@ step "brm benchmarks (JMH)"
 if [ "$LOCAL" = 1 ]; then BACKEND=cpu; JMH=(-wi 0 -i 1 -r 1 -p model=tiny); else BACKEND=cuda; JMH=(-p model="$NAMES" -p precision=fp32,bf16); fi
 "${JAVA[@]}" -cp "$CP" -Dbrm.bench.models="$MODELS" -Dbrm.backend="$BACKEND" org.openjdk.jmh.Main 'brm.bench.DeviceBenchmark' \
   "${JMH[@]}" -rf json -rff "$RESULTS/brm.json" || FAILED+=("brm benchmarks")
+if [ "$LOCAL" = 0 ]; then
+  "${JAVA[@]}" -cp "$CP" org.openjdk.jmh.Main 'brm.bench.CudaGemmBenchmark.gemm' -p size=4096 -rf json -rff "$RESULTS/brm-gemm.json" \
+    || FAILED+=("brm GEMM benchmark")
+fi
 
 step "summary"
 python3 "$ROOT/benchmarks/device_summary.py" "$RESULTS" | tee "$RESULTS/summary.txt"
