@@ -14,10 +14,17 @@ thread_local dim3 thread_index, block_index, block_dim, grid_dim;
 namespace {
 enum class State { ready, waits_for_warp, waits_for_block, done };
 
+struct Copy {
+    void* destination;
+    std::vector<unsigned char> bytes;  // the source as read when the copy was issued, zero-filled tail included
+};
+
 struct Fiber {
     ucontext_t context;
     State state;
     dim3 index;
+    std::vector<Copy> open;                  // issued since the last commit
+    std::vector<std::vector<Copy>> groups;   // committed, oldest first, not yet landed
 };
 
 constexpr size_t stack_bytes = 256 * 1024;
@@ -33,6 +40,11 @@ struct Launch {
 };
 
 thread_local Launch* current = nullptr;
+// BRM_EMULATOR_ORDER=reverse runs a block's ready threads from the last to the first between barriers
+const bool reverse_order = [] {
+    const char* order = std::getenv("BRM_EMULATOR_ORDER");
+    return order != nullptr && std::strcmp(order, "reverse") == 0;
+}();
 thread_local std::vector<std::unique_ptr<char[]>> stacks;  // kept between launches: one per thread of the widest block
 thread_local cudaError_t last_error = cudaSuccess;
 
@@ -124,6 +136,8 @@ void launch(dim3 grid, dim3 block, size_t dynamic_shared_bytes, const std::funct
                     Fiber& f = l.fibers[t];
                     f.index = dim3(t % block.x, t / block.x % block.y, t / ((size_t) block.x * block.y));
                     f.state = State::ready;
+                    f.open.clear();
+                    f.groups.clear();
                     getcontext(&f.context);
                     f.context.uc_stack.ss_sp = stacks[t].get();
                     f.context.uc_stack.ss_size = stack_bytes;
@@ -131,7 +145,8 @@ void launch(dim3 grid, dim3 block, size_t dynamic_shared_bytes, const std::funct
                     makecontext(&f.context, run_fiber, 0);
                 }
                 for (;;) {
-                    for (size_t t = 0; t < threads; t++) {
+                    for (size_t i = 0; i < threads; i++) {
+                        size_t t = reverse_order ? threads - 1 - i : i;
                         if (l.fibers[t].state != State::ready) continue;
                         l.running = (int) t;
                         thread_index = l.fibers[t].index;
@@ -157,6 +172,27 @@ void launch(dim3 grid, dim3 block, size_t dynamic_shared_bytes, const std::funct
                 }
             }
     current = nullptr;
+}
+
+void async_copy(void* dst_shared, const void* src_global, size_t bytes, size_t zfill) {
+    if (!current || current->running < 0) trap("cp.async outside a kernel");
+    Copy c{dst_shared, std::vector<unsigned char>(bytes, 0)};
+    std::memcpy(c.bytes.data(), src_global, bytes - zfill);
+    current->fibers[current->running].open.push_back(std::move(c));
+}
+
+void async_commit() {
+    Fiber& f = current->fibers[current->running];
+    f.groups.push_back(std::move(f.open));
+    f.open.clear();
+}
+
+void async_wait(size_t newer_groups_left) {
+    Fiber& f = current->fibers[current->running];
+    while (f.groups.size() > newer_groups_left) {
+        for (Copy& c : f.groups.front()) std::memcpy(c.destination, c.bytes.data(), c.bytes.size());
+        f.groups.erase(f.groups.begin());
+    }
 }
 
 void sync_block() { wait(State::waits_for_block); }

@@ -15,8 +15,10 @@
 //   - tensor-core fragments (nvcuda::wmma) hold the whole tile in every thread: their per-thread layout is
 //     opaque in CUDA, so kernels may only touch fragments through the wmma functions and whole-fragment
 //     loops over num_elements, and both stay correct here.
-// What it cannot show: timing, warp-synchronous code without shuffles/barriers, memory-model races between
-// barriers (threads run in index order between barriers), and the register/shared-memory limits of a GPU.
+//   - between barriers the threads of a block run one after another, in index order, or in reverse order with
+//     BRM_EMULATOR_ORDER=reverse: a kernel whose result changes with the order reads what another thread
+//     writes without a barrier between them (a race), which running the tests both ways shows.
+// What it cannot show: timing, races that both orders hide, and the register/shared-memory limits of a GPU.
 #pragma once
 
 #include <algorithm>
@@ -174,13 +176,19 @@ template <class F> inline cudaError_t cudaFuncSetAttribute(F, cudaFuncAttribute,
 enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount };
 inline cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr, int) { *value = 2; return cudaSuccess; }
 
-// cuda_pipeline.h: asynchronous global -> shared copies (cp.async), here complete when issued; the last zfill
-// bytes of the destination are zeroed instead of read
+// cuda_pipeline.h: asynchronous global -> shared copies (cp.async) as the hardware allows them to land, at the
+// latest: a thread's copies are held (the source read when issued) and written to shared memory only when a
+// __pipeline_wait_prior(n) of that thread leaves at most n newer commit groups pending, so a kernel that reads a
+// stage before waiting for it reads stale data here too. The last zfill bytes of a destination are zeroed.
+namespace brm_emu {
+void async_copy(void* dst_shared, const void* src_global, size_t bytes, size_t zfill);
+void async_commit();
+void async_wait(size_t newer_groups_left);
+}  // namespace brm_emu
 inline void __pipeline_memcpy_async(void* dst_shared, const void* src_global, size_t size_and_align, size_t zfill = 0) {
-    std::memcpy(dst_shared, src_global, size_and_align - zfill);
-    std::memset(static_cast<unsigned char*>(dst_shared) + size_and_align - zfill, 0, zfill);
+    brm_emu::async_copy(dst_shared, src_global, size_and_align, zfill);
 }
-inline void __pipeline_commit() {}
-inline void __pipeline_wait_prior(size_t) {}
+inline void __pipeline_commit() { brm_emu::async_commit(); }
+inline void __pipeline_wait_prior(size_t n) { brm_emu::async_wait(n); }
 
 #include "wmma.h"
