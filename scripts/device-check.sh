@@ -7,12 +7,21 @@
 # Prepare here: scripts/device-bundle.sh (makes build/device.tar.xz: a jlink runtime, the jars, the compiled
 # tests, libbrm_cuda.so). On the GPU machine, from the checkout with build/device.tar.xz:
 #   scripts/device-check.sh [RESULTS]            RESULTS defaults to $OUT (the device tool's) or build/device-out
+# --only tests|bench runs the first part (bundle, parity tests) or the rest (models, rewards, benchmarks, table), so
+# that a short device lease can take it in two calls of under 10 minutes each.
 # --local checks the script here: the parity tests and brm score on the CPU emulator with a tiny model, the JMH
 # benchmarks on the CPU backend with it, no PyTorch.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-LOCAL=0
-if [ "${1:-}" = --local ]; then LOCAL=1; shift; fi
+LOCAL=0 ONLY=all
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --local) LOCAL=1; shift ;;
+    --only) ONLY="$2"; shift 2 ;;
+    *) break ;;
+  esac
+done
+case "$ONLY" in all|tests|bench) ;; *) echo "device-check: --only takes tests or bench, not $ONLY"; exit 2 ;; esac
 RESULTS="${1:-${OUT:-$ROOT/build/device-out}}"
 mkdir -p "$RESULTS"
 exec > >(tee -a "$RESULTS/device-check.log") 2>&1
@@ -52,10 +61,16 @@ JAVA=("$BUNDLE/jre/bin/java" --add-modules jdk.incubator.vector --enable-native-
       -Dbrm.cuda.library="$LIBRARY" -Dbrm.cuda.emulator="$BUNDLE/native/libbrm_cuda_emu.so" $REQUIRE)
 CP="$BUNDLE/lib/benchmarks.jar:$BUNDLE/tests/bindings:$BUNDLE/tests/java"
 
+if [ "$ONLY" != bench ]; then
 step "parity tests (every CUDA test class, on $( [ "$LOCAL" = 1 ] && echo the emulator || echo the GPU ))"
 "${JAVA[@]}" -jar "$BUNDLE"/lib/junit-platform-console-standalone-*.jar execute --class-path "$CP" \
   --scan-class-path "$BUNDLE/tests/bindings:$BUNDLE/tests/java" --include-classname '.*(Cuda.*|TrainingFixture|Generator)Test' \
   --details=summary --details-theme=ascii --reports-dir="$RESULTS/junit" || FAILED+=("parity tests")
+fi
+if [ "$ONLY" = tests ]; then
+  if [ ${#FAILED[@]} -gt 0 ]; then echo "device-check: FAILED: ${FAILED[*]}"; exit 1; fi
+  echo "device-check: tests passed"; exit 0
+fi
 
 step "models ($NAMES)"
 "${JAVA[@]}" -cp "$CP" brm.bench.DeviceModels "$MODELS" "$NAMES" || { echo "could not write the models"; exit 1; }

@@ -54,8 +54,8 @@ import java.util.concurrent.TimeUnit;
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
 @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Xmx24g"})
-@Warmup(iterations = 2, time = 2)
-@Measurement(iterations = 5, time = 2)
+@Warmup(iterations = 1, time = 2)
+@Measurement(iterations = 5, time = 1)
 public class DeviceBenchmark {
     /** The model, its adapter and the backend, shared by the states below. */
     @State(Scope.Benchmark)
@@ -120,7 +120,9 @@ public class DeviceBenchmark {
 
         @Setup(Level.Trial)
         public void open(Models m) {
-            fit(m.setup, 8).write(m.setup.adapter());
+            try (var fitting = DifferentiableRewardModel.open(m.setup.model(), m.setup.lora(), 1, OptionalLong.empty(), 0f)) {
+                fit(fitting, m.setup, LaplaceBench.pairs(8, 256, 3)).write(m.setup.adapter());
+            }
             model = BayesianRewardModel.open(m.setup.model(), m.setup.adapter(), 1, OptionalLong.empty());
             batch = sequences(16, 256, 12);
         }
@@ -155,12 +157,30 @@ public class DeviceBenchmark {
         }
     }
 
-    /** The setup's posterior on n pairs of 2 × 256 (batches of 8), exact Fisher, K-FAC reduce, fixed prior δ = 1. */
-    static Posterior fit(LaplaceBench.Setup s, int n) {
-        try (var model = DifferentiableRewardModel.open(s.model(), s.lora(), 1, OptionalLong.empty(), 0f)) {
-            return Laplace.fit(model, s.lora(), LaplaceBench.pairs(n, 256, 3), List.of(),
-                    new Laplace.Options(Fisher.EXACT, Tokens.REDUCE, Laplace.Prior.FIXED, 1.0, false, 0, 1 << 20, 8, false, 0));
+    /** The model kept open for the K-FAC fits, and one batch of pairs. */
+    @State(Scope.Benchmark)
+    public static class Fitting {
+        DifferentiableRewardModel model;
+        LaplaceBench.Setup setup;
+        List<Pair> pairs;
+
+        @Setup(Level.Trial)
+        public void open(Models m) {
+            setup = m.setup;
+            model = DifferentiableRewardModel.open(setup.model(), setup.lora(), 1, OptionalLong.empty(), 0f);
+            pairs = LaplaceBench.pairs(8, 256, 3);
         }
+
+        @TearDown(Level.Trial)
+        public void close() {
+            model.close();
+        }
+    }
+
+    /** The posterior on pairs (batches of 8), exact Fisher, K-FAC reduce, fixed prior δ = 1. */
+    static Posterior fit(DifferentiableRewardModel model, LaplaceBench.Setup s, List<Pair> pairs) {
+        return Laplace.fit(model, s.lora(), pairs, List.of(),
+                new Laplace.Options(Fisher.EXACT, Tokens.REDUCE, Laplace.Prior.FIXED, 1.0, false, 0, 1 << 20, 8, false, 0));
     }
 
     @Benchmark
@@ -179,7 +199,7 @@ public class DeviceBenchmark {
     }
 
     @Benchmark
-    public Posterior kfac(Models m) {
-        return fit(m.setup, 8);
+    public Posterior kfac(Fitting f) {
+        return fit(f.model, f.setup, f.pairs);
     }
 }
