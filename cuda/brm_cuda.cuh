@@ -17,10 +17,11 @@
 #include <cuda_runtime.h>
 #include <mma.h>
 // BRM_LAUNCH(kernel, grid, block, shared bytes, args...): kernel<<<grid, block, shared>>>(args...);
-// for a template kernel name a pointer first (auto k = kernel<64, 4>;) since the macro splits on commas
+// for a template kernel name a pointer first (auto k = kernel<64, 4>;) since the macro splits on commas.
+// Dynamic shared memory starts 128-byte aligned (wmma fragments need 32 bytes, float4 16).
 #define BRM_LAUNCH(kernel, grid, block, shared, ...) kernel<<<(grid), (block), (shared)>>>(__VA_ARGS__)
-#define BRM_DYNAMIC_SHARED(T, name)                                    \
-    extern __shared__ __align__(16) unsigned char brm_dynamic_shared_[]; \
+#define BRM_DYNAMIC_SHARED(T, name)                                     \
+    extern __shared__ __align__(128) unsigned char brm_dynamic_shared_[]; \
     T* name = reinterpret_cast<T*>(brm_dynamic_shared_)
 #endif
 
