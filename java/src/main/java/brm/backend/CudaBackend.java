@@ -71,9 +71,10 @@ public final class CudaBackend implements Backend {
     /** Device buffers not yet freed, so that close() frees what the cleaner has not. */
     private final Set<DeviceBuffer> live = Collections.synchronizedSet(Collections.newSetFromMap(new IdentityHashMap<>()));
     private PinnedBuffer staging;
-    private DeviceScratch loraScratch, halfScratch;
-    private DeviceInts packingStarts, packingPositions, scratchInts;
+    private final DeviceScratch packingStarts = new DeviceScratch(), packingPositions = new DeviceScratch(), scratchInts = new DeviceScratch(),
+            halfScratch = new DeviceScratch(), loraScratch = new DeviceScratch();
     private Packing uploadedPacking;
+    private DevicePacking packing;
     /** attentionBackward's per-(row, head) log-sum-exp and Δ, grown on demand. */
     private CudaTensor attentionStats;
     private boolean closed;
@@ -253,43 +254,20 @@ public final class CudaBackend implements Backend {
         cuda.zero(c.address(), 4 * c.size());
     }
 
-    /** An int array on the device, grown on demand and reused: packing offsets, token ids, cache slots. */
-    private final class DeviceInts {
-        private DeviceBuffer buffer;
-        private final Object owner = new Object();
-
-        MemorySegment upload(int[] values) {
-            long bytes = 4L * Math.max(values.length, 1);
-            if (buffer == null || buffer.bytes() < bytes) {
-                if (buffer != null && live.remove(buffer)) buffer.close();
-                buffer = deviceMemory(Math.max(bytes, 4096), owner);
-            }
-            MemorySegment host = staging(bytes);
-            MemorySegment.copy(values, 0, host, JAVA_INT, 0, values.length);
-            cuda.copyToDevice(buffer.address(), host, 4L * values.length);
-            return buffer.address();
-        }
-    }
-
     /** The batch's sequence starts [seqs+1] and row positions [tokens] on the device, uploaded once per Packing. */
     record DevicePacking(MemorySegment starts, MemorySegment positions) {}
 
     DevicePacking devicePacking(Packing p) {
-        if (packingStarts == null) {
-            packingStarts = new DeviceInts();
-            packingPositions = new DeviceInts();
-        }
         if (p != uploadedPacking) {
-            packingStarts.upload(p.starts());
-            packingPositions.upload(p.positions());
+            uploadedPacking = null;  // until both arrays are up
+            packing = new DevicePacking(packingStarts.upload(p.starts()), packingPositions.upload(p.positions()));
             uploadedPacking = p;
         }
-        return new DevicePacking(packingStarts.buffer.address(), packingPositions.buffer.address());
+        return packing;
     }
 
     /** {@code values} on the device until the next call (token ids, slots). */
     MemorySegment deviceInts(int[] values) {
-        if (scratchInts == null) scratchInts = new DeviceInts();
         return scratchInts.upload(values);
     }
 
@@ -300,7 +278,10 @@ public final class CudaBackend implements Backend {
         elementwise.add(cuda(a).address(), cuda(b).address(), cuda(out).address(), cuda(out).size());
     }
 
-    /** Device memory reused from op to op (LoRA bottlenecks, 16-bit activations), grown on demand. */
+    /**
+     * Device memory reused from op to op (LoRA bottlenecks, 16-bit activations, index arrays), grown on demand;
+     * nothing is allocated before the first use.
+     */
     private final class DeviceScratch {
         private DeviceBuffer buffer;
         private final Object owner = new Object();
@@ -310,9 +291,17 @@ public final class CudaBackend implements Backend {
             if (buffer == null || buffer.bytes() < bytes) {
                 if (buffer != null && live.remove(buffer)) buffer.close();
                 buffer = null;  // not the closed one, should the allocation fail
-                buffer = deviceMemory(bytes, owner);
+                buffer = deviceMemory(Math.max(bytes, 4096), owner);
             }
             return buffer.address();
+        }
+
+        /** {@code values} on the device, valid until the next call. */
+        MemorySegment upload(int[] values) {
+            MemorySegment device = atLeast(4L * values.length), host = staging(4L * values.length);
+            MemorySegment.copy(values, 0, host, JAVA_INT, 0, values.length);
+            cuda.copyToDevice(device, host, 4L * values.length);
+            return device;
         }
     }
 
@@ -383,7 +372,6 @@ public final class CudaBackend implements Backend {
         switch (precision) {
             case FP32 -> gemm.sgemm(false, forward, rows, n, k, 1f, x, k, wd, w.in, beta, y, n, bias);
             case BF16, FP16 -> {
-                if (halfScratch == null) halfScratch = new DeviceScratch();
                 MemorySegment half = halfScratch.atLeast(2L * rows * k);
                 narrow(x, half, (long) rows * k);
                 if (precision == Precision.BF16) gemm.gemmBf16(false, forward, rows, n, k, 1f, half, k, wd, w.in, beta, y, n, bias);
@@ -394,7 +382,6 @@ public final class CudaBackend implements Backend {
 
     /** Scratch for LoRA's bottlenecks [rows, r]: x·Aᵀ at 0, dy·B after it in {@link #linearBackward}. */
     private MemorySegment loraScratch(long floats) {
-        if (loraScratch == null) loraScratch = new DeviceScratch();
         return loraScratch.atLeast(4 * floats);
     }
 
