@@ -61,7 +61,7 @@ def load(root, trainable):
     from peft import PeftModel
     from transformers import GPTNeoXForSequenceClassification
 
-    model = GPTNeoXForSequenceClassification.from_pretrained(root / "model", torch_dtype=torch.float32)
+    model = GPTNeoXForSequenceClassification.from_pretrained(root / "model", dtype=torch.float32)
     model.config.pad_token_id = 0  # ids are drawn from 1..: every sequence ends at its last token, as in brm
     model = PeftModel.from_pretrained(model, root / "adapter", is_trainable=trainable)
     return model.cuda()
@@ -219,15 +219,23 @@ def main():
     torch.manual_seed(0)
     log(f"torch {torch.__version__}, {torch.cuda.get_device_name()}")
     gemm(a.reps)
+    failures = []
     for name in a.names.split(","):
         root = a.models / name
         if a.rewards:
             rewards(root, name, a.rewards / f"{name}-rewards.jsonl")
-        for op in (lambda: score(root, name, a.reps, False), lambda: score(root, name, a.reps, True),
-                   lambda: predictive(root, name, max(3, a.reps // 3)), lambda: train(root, name, a.reps),
-                   lambda: kfac(root, name, a.reps)):
-            op()
+        ops = {"score": lambda: score(root, name, a.reps, False), "score_bf16": lambda: score(root, name, a.reps, True),
+               "predictive": lambda: predictive(root, name, max(3, a.reps // 3)), "train": lambda: train(root, name, a.reps),
+               "kfac": lambda: kfac(root, name, a.reps)}
+        for op, run in ops.items():
+            try:  # one failing measurement leaves the others standing; the table shows it missing
+                run()
+            except Exception as e:  # noqa: BLE001
+                log(f"{name} {op}: failed: {e!r}")
+                failures.append(f"{name} {op}")
             torch.cuda.empty_cache()
+    if failures:
+        sys.exit(f"gpu_peer: failed: {', '.join(failures)}")
 
 
 if __name__ == "__main__":
