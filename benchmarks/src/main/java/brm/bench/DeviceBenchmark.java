@@ -68,7 +68,7 @@ public class DeviceBenchmark {
 
         @Setup(Level.Trial)
         public void open() throws IOException {
-            Backends.select(Backends.Kind.parse(System.getProperty("brm.backend", "cuda")));
+            Backends.select(new Backends.Choice(Backends.Kind.parse(System.getProperty("brm.backend", "cuda")), CudaBackend.Precision.FP32));
             String root = System.getProperty("brm.bench.models");
             if (root != null && Files.isDirectory(Path.of(root, model))) {
                 setup = LaplaceBench.open(Path.of(root, model));
@@ -102,7 +102,7 @@ public class DeviceBenchmark {
 
         @Setup(Level.Trial)
         public void open(Models m) {
-            Backends.select(Backends.selected(), CudaBackend.Precision.valueOf(precision.toUpperCase(Locale.ROOT)));
+            Backends.select(new Backends.Choice(Backends.selected().kind(), CudaBackend.Precision.valueOf(precision.toUpperCase(Locale.ROOT))));
             model = RewardModel.open(m.setup.model(), m.setup.lora(), new RewardModel.Options(1, 32 * 256, OptionalLong.empty()));
             batch = sequences(32, 256, 11);
         }

@@ -4,17 +4,20 @@ import brm.BrmException;
 import brm.bindings.cuda.Cuda;
 import brm.bindings.cuda.CudaLibraries;
 
+import java.io.Serializable;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 
 /**
  * Which backend the model APIs open ({@code --backend cpu|cuda|auto}): {@link #create} gives a CPU backend,
  * a CUDA backend on brm's CUDA library ({@link CudaLibraries#gpu}), or with {@code auto} the CUDA one when the
  * library loads and a device answers, else the CPU one after one line on stderr saying why. The choice is
- * process-wide (the CLI sets it once); the default is the CPU. Model APIs that take a {@link Backend} ignore it.
+ * process-wide (the CLI sets it once; brm spark-score's executors take theirs from the ScoreSpec); the default is
+ * the CPU. Model APIs that take a {@link Backend} ignore it.
  */
 public final class Backends {
     public enum Kind {
@@ -29,31 +32,40 @@ public final class Backends {
         }
     }
 
-    private static volatile Kind selected = Kind.CPU;
-    private static volatile CudaBackend.Precision precision = CudaBackend.Precision.FP32;
+    /** A kind and, on CUDA, the precision of the frozen weights' products: what --backend and --precision say. */
+    public record Choice(Kind kind, CudaBackend.Precision precision) implements Serializable {
+        public static final Choice CPU = new Choice(Kind.CPU, CudaBackend.Precision.FP32);
+
+        public Choice {
+            Objects.requireNonNull(kind);
+            Objects.requireNonNull(precision);
+        }
+    }
+
+    private static volatile Choice selected = Choice.CPU;
     /** brm's CUDA library by path, once opened: the Cuda, or why it cannot be used (a String). */
     private static final Map<Path, Object> libraries = new HashMap<>();
     private static boolean fallbackReported;
 
     private Backends() {}
 
-    public static void select(Kind kind) {
-        select(kind, CudaBackend.Precision.FP32);
+    public static void select(Choice choice) {
+        selected = choice;
     }
 
-    /** The kind, and on CUDA the precision of the frozen weights' products ({@link CudaBackend.Precision}). */
-    public static void select(Kind kind, CudaBackend.Precision cudaPrecision) {
-        selected = kind;
-        precision = cudaPrecision;
-    }
-
-    public static Kind selected() {
+    public static Choice selected() {
         return selected;
     }
 
     /** A new backend of the selected kind; {@code threads} sizes the CPU backend. */
     public static Backend create(int threads) {
-        return switch (selected) {
+        return create(selected, threads);
+    }
+
+    /** A new backend of the given kind; {@code threads} sizes the CPU backend. */
+    public static Backend create(Choice choice, int threads) {
+        CudaBackend.Precision precision = choice.precision();
+        return switch (choice.kind()) {
             case CPU -> new CpuBackend(threads);
             case CUDA -> {
                 Object cuda = gpu();

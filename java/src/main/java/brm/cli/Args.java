@@ -46,8 +46,7 @@ final class Args {
         o.addOption(value("precision", "fp32|bf16|fp16", "CUDA: the frozen weights' products in FP32 (default) or with 16-bit inputs on tensor cores (FP32 sums; LoRA, gradients and the rest stay FP32)"));
     }
 
-    /** --precision, default fp32. */
-    static CudaBackend.Precision precision(CommandLine line) {
+    private static CudaBackend.Precision precision(CommandLine line) {
         String s = line.getOptionValue("precision", "fp32");
         try {
             return CudaBackend.Precision.valueOf(s.toUpperCase(Locale.ROOT));
@@ -135,10 +134,10 @@ final class Args {
         }
     }
 
-    /** --backend, default auto. */
-    static Backends.Kind backend(CommandLine line) {
+    /** --backend (default auto) and --precision (default fp32). */
+    static Backends.Choice backend(CommandLine line) {
         try {
-            return Backends.Kind.parse(line.getOptionValue("backend", "auto"));
+            return new Backends.Choice(Backends.Kind.parse(line.getOptionValue("backend", "auto")), precision(line));
         } catch (IllegalArgumentException e) {
             throw new UsageException("--backend: " + e.getMessage());
         }

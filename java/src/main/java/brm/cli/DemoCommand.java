@@ -117,8 +117,8 @@ final class DemoCommand implements Command {
         int trainSamples = Args.positiveInt(line, "train-samples", scale.trainSamples()), pairs = Args.positiveInt(line, "pairs", scale.pairsPerPrompt());
         if (n < 2) throw new UsageException("--n must be at least 2");
         List<String> seeds = List.of(line.getOptionValue("seeds", scale.seeds()).split(","));
-        String threads = Integer.toString(Args.threads(line)), backend = Args.backend(line).name().toLowerCase(Locale.ROOT),
-                precision = Args.precision(line).name().toLowerCase(Locale.ROOT);
+        String threads = Integer.toString(Args.threads(line)), backend = Args.backend(line).kind().name().toLowerCase(Locale.ROOT),
+                precision = Args.backend(line).precision().name().toLowerCase(Locale.ROOT);
         String beta = line.getOptionValue("beta", "3"), noise = line.getOptionValue("noise", "0.25");
         String tokens = line.getOptionValue("max-new-tokens", "64"), epochs = line.getOptionValue("epochs", "8"), lr = line.getOptionValue("lr", "2e-3");
         List<Ranker> singleRankers = BonCommand.rankers(line.getOptionValue("rankers", "map,std:0.25,std:1,var:0.01,var:0.04,std-rel:0.25,std-rel:1,var-rel:0.01,var-rel:0.04,typicality,oracle"));

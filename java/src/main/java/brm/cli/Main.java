@@ -71,7 +71,7 @@ public final class Main {
             return USAGE;
         }
         try {
-            if (options.hasLongOption("backend")) Backends.select(Args.backend(line), Args.precision(line));
+            if (options.hasLongOption("backend")) Backends.select(Args.backend(line));
             command.run(line);
             return OK;
         } catch (UsageException e) {

@@ -142,7 +142,7 @@ final class ScoreCommand implements Command {
         double k = line.hasOption("k") ? Args.number(line, "k", 0, 0, false) : Double.NaN;
         return new ScoreSpec(line.getOptionValue("model"), adapter == null ? null : adapter.toString(), posterior,
                 k, BayesianRewardModel.Penalty.parse(line.getOptionValue("penalty", "std")), Args.positiveInt(line, "batch-size", 16),
-                Args.positiveInt(line, "threads", threads), line.getOptionValue("template"), line.hasOption("append-eos"),
+                Args.positiveInt(line, "threads", threads), Args.backend(line), line.getOptionValue("template"), line.hasOption("append-eos"),
                 Args.positiveInt(line, "max-length", 0), Args.truncation(line), Args.optionalLong(line, "init-head"));
     }
 

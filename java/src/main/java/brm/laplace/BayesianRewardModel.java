@@ -2,6 +2,8 @@ package brm.laplace;
 
 import brm.BrmException;
 import brm.backbone.ModelConfig;
+import brm.backend.Backend;
+import brm.backend.Backends;
 import brm.lora.LoraAdapter;
 import brm.lora.PeftAdapter;
 import brm.reward.DifferentiableRewardModel;
@@ -53,13 +55,25 @@ public final class BayesianRewardModel implements AutoCloseable {
         this.predictive = new Predictive(model, posterior);
     }
 
-    /** Loads the model directory with the adapter in adapterDir and the posterior beside it. */
+    /** Loads the model directory with the adapter in adapterDir and the posterior beside it, on the selected backend. */
     public static BayesianRewardModel open(Path modelDir, Path adapterDir, int threads, OptionalLong initHead) {
-        ModelConfig config = ModelConfig.read(modelDir);
-        LoraAdapter adapter = PeftAdapter.load(adapterDir, config);
-        if (!Posterior.exists(adapterDir)) throw new BrmException(adapterDir + ": has no " + Posterior.FILE + "; run brm laplace first");
-        Posterior posterior = Posterior.read(adapterDir, adapter);
-        return new BayesianRewardModel(DifferentiableRewardModel.open(modelDir, adapter, threads, initHead, 0f), posterior);
+        return open(modelDir, adapterDir, Backends.create(threads), initHead);
+    }
+
+    /** As {@link #open(Path, Path, int, OptionalLong)} on the given backend, which the model then owns. */
+    public static BayesianRewardModel open(Path modelDir, Path adapterDir, Backend backend, OptionalLong initHead) {
+        Posterior posterior;
+        LoraAdapter adapter;
+        try {
+            ModelConfig config = ModelConfig.read(modelDir);
+            adapter = PeftAdapter.load(adapterDir, config);
+            if (!Posterior.exists(adapterDir)) throw new BrmException(adapterDir + ": has no " + Posterior.FILE + "; run brm laplace first");
+            posterior = Posterior.read(adapterDir, adapter);
+        } catch (RuntimeException e) {
+            backend.close();
+            throw e;
+        }
+        return new BayesianRewardModel(DifferentiableRewardModel.open(modelDir, adapter, backend, initHead, 0f), posterior);
     }
 
     public Posterior posterior() {

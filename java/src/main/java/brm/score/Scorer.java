@@ -2,6 +2,7 @@ package brm.score;
 
 import brm.BrmException;
 import brm.backbone.ModelConfig;
+import brm.backend.Backends;
 import brm.batch.LineEncoder;
 import brm.batch.Template;
 import brm.batch.TextRules;
@@ -44,10 +45,10 @@ public final class Scorer implements AutoCloseable {
         int threads = spec.threads() == 0 ? Runtime.getRuntime().availableProcessors() : spec.threads();
         OptionalLong head = spec.initHead() == null ? OptionalLong.empty() : OptionalLong.of(spec.initHead());
         if (spec.posterior())
-            return new Scorer(encoder, BayesianRewardModel.open(dir, Path.of(spec.adapter()), threads, head), null);
+            return new Scorer(encoder, BayesianRewardModel.open(dir, Path.of(spec.adapter()), Backends.create(spec.backend(), threads), head), null);
         var adapter = spec.adapter() == null ? null : PeftAdapter.load(Path.of(spec.adapter()), config);
         var options = new RewardModel.Options(threads, Math.multiplyExact(sequences, rules.maxLength()), head);
-        return new Scorer(encoder, null, RewardModel.open(dir, adapter, options));
+        return new Scorer(encoder, null, RewardModel.open(dir, adapter, options, Backends.create(spec.backend(), threads)));
     }
 
     /** Input records ({"prompt", "response"[, "input"]} or {"input_ids"}) to token ids under the spec's text rules. */

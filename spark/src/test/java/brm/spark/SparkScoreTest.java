@@ -2,6 +2,9 @@ package brm.spark;
 
 import brm.backbone.RandomCheckpoint;
 import brm.backbone.RandomCheckpoint.NeoXShape;
+import brm.backend.Backends;
+import brm.backend.CudaBackend;
+import brm.bindings.cuda.CudaLibraries;
 import brm.cli.Main;
 import brm.io.DataFolder;
 import brm.io.Jsonl;
@@ -35,6 +38,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * brm on a real local[2] Spark: a Dataset scored through {@link BrmSpark} (and brm spark-score) carries the
@@ -190,6 +194,33 @@ class SparkScoreTest {
         err = stderr(() -> assertEquals(1, Main.run(concat(new String[] {"spark-score", "--master", "local[2]", "--input", in.toString(),
                 "--output", parquet.toString()}, score))));
         assertTrue(err.contains("already exists"), err);
+    }
+
+    /**
+     * A spec on the CUDA backend makes the executors score there (here the emulator of brm's kernels, named by
+     * -Dbrm.cuda.library for the test) with the numbers brm score gives on the CPU, to FP32 rounding.
+     */
+    @Test
+    void executorsScoreOnTheSpecsBackend() throws IOException {
+        assumeTrue(Files.isRegularFile(CudaLibraries.emulator()), "no emulator library built (scripts/build-native.sh)");
+        String previous = System.getProperty("brm.cuda.library");
+        System.setProperty("brm.cuda.library", CudaLibraries.emulator().toString());
+        try {
+            Random random = new Random(21);
+            List<String> lines = new ArrayList<>();
+            for (int i = 0; i < 64; i++) lines.add("{\"id\": \"c" + i + "\", \"input_ids\": " + ids(random, 1, 30) + "}");
+            Path in = tmp.resolve("cuda-ids.jsonl");
+            Files.write(in, lines);
+            ScoreSpec spec = ScoreSpec.of(model, adapter).withBatchSize(8)
+                    .withBackend(new Backends.Choice(Backends.Kind.CUDA, CudaBackend.Precision.FP32));
+            int loads = LoadedScorers.loads();
+            List<Row> rows = sortedLike(BrmSpark.score(spark.read().json(in.toString()).repartition(2), spec, false).collectAsList(), lines);
+            assertEquals(1, LoadedScorers.loads() - loads, "another backend is another model load");
+            assertSame(rows, brmScore(rows, "--model", model, "--adapter", adapter, "--backend", "cpu"), 1e-3);
+        } finally {
+            if (previous == null) System.clearProperty("brm.cuda.library");
+            else System.setProperty("brm.cuda.library", previous);
+        }
     }
 
     /** Rows grouped by the partition that scored them, each in its order. */
