@@ -123,18 +123,6 @@ __device__ __forceinline__ float row_sum(float v) {
     return v;
 }
 
-// the max of v over the block, in every thread; scratch: 32 floats of shared memory, free again on return
-__device__ __forceinline__ float block_max(float v, float* scratch) {
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-    v = brm_warp_max(v);
-    if (lane == 0) scratch[warp] = v;
-    __syncthreads();
-    float max = -INFINITY;
-    for (int w = 0; w < warps; w++) max = fmaxf(max, scratch[w]);
-    __syncthreads();
-    return max;
-}
-
 // q, k, v heads; out [tokens, heads·dim], or with lse non-null the statistics of the backward instead:
 // dOut [tokens, heads·dim] -> lse, delta [tokens, heads] (L = m + log2(l), Δ = dO·O).
 // Grid (seqs · tiles, heads): block (s·tiles + i, h) takes queries [64·i, 64·i + 64) of sequence s, head h.
@@ -395,7 +383,7 @@ __global__ void __launch_bounds__(THREADS) cached_attention_kernel(HeadView q, c
             scores[j] = s;
             mx = fmaxf(mx, s);
         }
-        float mNew = fmaxf(m, block_max(mx, scratch)), alpha = exp2f(m - mNew), sum = 0.0f;
+        float mNew = fmaxf(m, brm_block_max(mx, scratch)), alpha = exp2f(m - mNew), sum = 0.0f;
         for (int j = threadIdx.x; j < count; j += THREADS) {
             float p = exp2f(scores[j] - mNew);
             scores[j] = p;

@@ -43,15 +43,20 @@ __device__ __forceinline__ float brm_warp_max(float v) {
     return v;
 }
 
-// sum of v over the block (blockDim.x a multiple of 32, at most 1024) in every thread; scratch: 32 floats of
-// shared memory. Ends with a barrier, so the scratch may be reused right after.
-__device__ __forceinline__ float brm_block_sum(float v, float* scratch) {
+// sum (or max) of v over the block (blockDim.x a multiple of 32, at most 1024) in every thread; scratch: 32
+// floats of shared memory. Ends with a barrier, so the scratch may be reused right after.
+template <bool MAX>
+__device__ __forceinline__ float brm_block_reduce(float v, float* scratch) {
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-    v = brm_warp_sum(v);
+    v = MAX ? brm_warp_max(v) : brm_warp_sum(v);
     if (lane == 0) scratch[warp] = v;
     __syncthreads();
-    float total = 0.0f;
-    for (int w = 0; w < warps; w++) total += scratch[w];
+    float total = MAX ? -INFINITY : 0.0f;
+    for (int w = 0; w < warps; w++) total = MAX ? fmaxf(total, scratch[w]) : total + scratch[w];
     __syncthreads();
     return total;
 }
+
+__device__ __forceinline__ float brm_block_sum(float v, float* scratch) { return brm_block_reduce<false>(v, scratch); }
+
+__device__ __forceinline__ float brm_block_max(float v, float* scratch) { return brm_block_reduce<true>(v, scratch); }

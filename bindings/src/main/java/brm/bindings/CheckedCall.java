@@ -26,9 +26,20 @@ public final class CheckedCall {
 
     /** Invokes the function with {@code args}; throws unless it returns 0. */
     public void call(Object... args) {
+        run(function, () -> (int) handle.invokeWithArguments(args), describe);
+    }
+
+    /** A downcall returning a status, as a lambda so that invokeExact keeps its exact types. */
+    @FunctionalInterface
+    public interface StatusCall {
+        int invoke() throws Throwable;
+    }
+
+    /** Runs a downcall and throws unless its status is 0, naming {@code function} (and the status, in words by describe). */
+    public static void run(String function, StatusCall call, IntFunction<String> describe) {
         int status;
         try {
-            status = (int) handle.invokeWithArguments(args);
+            status = call.invoke();
         } catch (RuntimeException | Error e) {
             throw e;
         } catch (Throwable t) {

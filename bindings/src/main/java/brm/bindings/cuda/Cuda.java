@@ -168,22 +168,8 @@ public final class Cuda {
         call("brm_synchronize", () -> (int) synchronize.invokeExact());
     }
 
-    /** A downcall returning a CUDA status, as a lambda so that invokeExact keeps its exact types. */
-    @FunctionalInterface
-    public interface StatusCall {
-        int invoke() throws Throwable;
-    }
-
-    /** Runs a downcall and checks its status, naming {@code function} on failure. */
-    public void call(String function, StatusCall call) {
-        int status;
-        try {
-            status = call.invoke();
-        } catch (RuntimeException | Error e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new NativeException(function + ": call failed: " + t);
-        }
-        check(function, status);
+    /** Runs a downcall returning a CUDA status and checks it, naming {@code function} and the CUDA error on failure. */
+    public void call(String function, CheckedCall.StatusCall call) {
+        CheckedCall.run(function, call, this::describe);
     }
 }

@@ -101,16 +101,8 @@ public final class Cusolver {
         }
     }
 
-    private static void call(String function, Cuda.StatusCall call) {
-        int status;
-        try {
-            status = call.invoke();
-        } catch (RuntimeException | Error e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new NativeException(function + ": call failed: " + t);
-        }
-        CheckedCall.check(function, status, code -> code >= 0 && code < STATUS.size() ? STATUS.get(code) : null);
+    private static void call(String function, CheckedCall.StatusCall call) {
+        CheckedCall.run(function, call, code -> code >= 0 && code < STATUS.size() ? STATUS.get(code) : null);
     }
 
     /** A cusolverDnHandle_t, destroyed by {@link #close} (once). */
