@@ -120,26 +120,10 @@ public final class CudaBackend implements Backend {
         DeviceBuffer buffer;  // set once, right after the Storage exists (it is the cleaner's owner)
     }
 
-    static final class CudaTensor implements Tensor {
-        final Storage storage;
-        final int rows, cols;
-
-        CudaTensor(Storage storage, int rows, int cols) {
-            this.storage = storage;
-            this.rows = rows;
-            this.cols = cols;
-        }
-
-        @Override
-        public int rows() { return rows; }
-
-        @Override
-        public int cols() { return cols; }
-
+    record CudaTensor(Storage storage, int rows, int cols) implements Tensor {
         @Override
         public Tensor firstRows(int rows) {
-            if (rows < 0 || rows > this.rows) throw new IllegalArgumentException("tensor has " + this.rows + " rows, not " + rows);
-            return new CudaTensor(storage, rows, cols);
+            return new CudaTensor(storage, Tensor.firstRowsOf(this, rows), cols);
         }
 
         /** The device address of element [0, 0]. */
@@ -578,7 +562,7 @@ public final class CudaBackend implements Backend {
 
     /** Outputs must not share storage with inputs (views of one tensor share it). */
     private static void apart(String op, Tensor out, Tensor... inputs) {
-        for (Tensor in : inputs) check(cuda(in).storage != cuda(out).storage, op + ": an output shares storage with an input");
+        for (Tensor in : inputs) check(cuda(in).storage() != cuda(out).storage(), op + ": an output shares storage with an input");
     }
 
     @Override

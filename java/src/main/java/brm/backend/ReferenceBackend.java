@@ -47,26 +47,10 @@ import static brm.backend.OpChecks.sameShape;
  *   pool        dx = dPooled at the row it read (MEAN: every row of the sequence, divided by T), 0 elsewhere
  */
 public final class ReferenceBackend implements Backend {
-    private static final class RefTensor implements Tensor {
-        final double[] data;
-        final int rows, cols;
-
-        RefTensor(double[] data, int rows, int cols) {
-            this.data = data;
-            this.rows = rows;
-            this.cols = cols;
-        }
-
-        @Override
-        public int rows() { return rows; }
-
-        @Override
-        public int cols() { return cols; }
-
+    private record RefTensor(double[] data, int rows, int cols) implements Tensor {
         @Override
         public Tensor firstRows(int rows) {
-            if (rows < 0 || rows > this.rows) throw new IllegalArgumentException("tensor has " + this.rows + " rows, not " + rows);
-            return new RefTensor(data, rows, cols);
+            return new RefTensor(data, Tensor.firstRowsOf(this, rows), cols);
         }
     }
 
@@ -78,7 +62,7 @@ public final class ReferenceBackend implements Backend {
      * rows·cols when t is the first rows of a larger tensor.
      */
     public double[] data(Tensor t) {
-        return ((RefTensor) t).data;
+        return ((RefTensor) t).data();
     }
 
     /** A tensor [rows, cols] holding a copy of {@code values} (row-major), without rounding to float. */

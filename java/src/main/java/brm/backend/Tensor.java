@@ -11,4 +11,10 @@ public interface Tensor {
 
     /** The first {@code rows} rows [rows, cols], sharing storage: how a buffer sized for the largest batch serves a smaller one. */
     Tensor firstRows(int rows);
+
+    /** {@code rows}, checked as a row count for {@link #firstRows} of t. */
+    static int firstRowsOf(Tensor t, int rows) {
+        if (rows < 0 || rows > t.rows()) throw new IllegalArgumentException("tensor has " + t.rows() + " rows, not " + rows);
+        return rows;
+    }
 }
