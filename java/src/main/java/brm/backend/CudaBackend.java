@@ -257,8 +257,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void add(Tensor a, Tensor b, Tensor out) {
-        sameShape("add", a, out);
-        sameShape("add", b, out);
+        sameShape("add", out, a, b);
         elementwise.add(cuda(a).address(), cuda(b).address(), cuda(out).address(), cuda(out).size());
     }
 
@@ -494,24 +493,19 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void geluBackward(Tensor x, Tensor dy, Tensor dx) {
-        sameShape("geluBackward", x, dy);
-        sameShape("geluBackward", x, dx);
+        sameShape("geluBackward", x, dy, dx);
         activation.geluBackward(cuda(x).address(), cuda(dy).address(), cuda(dx).address(), cuda(dx).size());
     }
 
     @Override
     public void siluMul(Tensor gate, Tensor up, Tensor out) {
-        sameShape("siluMul", gate, up);
-        sameShape("siluMul", gate, out);
+        sameShape("siluMul", gate, up, out);
         activation.siluMul(cuda(gate).address(), cuda(up).address(), cuda(out).address(), cuda(out).size());
     }
 
     @Override
     public void siluMulBackward(Tensor gate, Tensor up, Tensor dy, Tensor dGate, Tensor dUp) {
-        sameShape("siluMulBackward", gate, up);
-        sameShape("siluMulBackward", gate, dy);
-        sameShape("siluMulBackward", gate, dGate);
-        sameShape("siluMulBackward", gate, dUp);
+        sameShape("siluMulBackward", gate, up, dy, dGate, dUp);
         activation.siluMulBackward(cuda(gate).address(), cuda(up).address(), cuda(dy).address(), cuda(dGate).address(), cuda(dUp).address(),
                 cuda(gate).size());
     }

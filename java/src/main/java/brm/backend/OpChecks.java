@@ -11,9 +11,11 @@ final class OpChecks {
         if (!ok) throw new IllegalArgumentException(message);
     }
 
-    static void sameShape(String op, Tensor a, Tensor b) {
-        check(a.rows() == b.rows() && a.cols() == b.cols(),
-                op + ": shape [" + a.rows() + ", " + a.cols() + "] vs [" + b.rows() + ", " + b.cols() + "]");
+    /** Every tensor of {@code others} has a's shape. */
+    static void sameShape(String op, Tensor a, Tensor... others) {
+        for (Tensor b : others)
+            check(a.rows() == b.rows() && a.cols() == b.cols(),
+                    op + ": shape [" + a.rows() + ", " + a.cols() + "] vs [" + b.rows() + ", " + b.cols() + "]");
     }
 
     static void checkLinear(Tensor x, Weight w, Lora lora, Tensor y) {

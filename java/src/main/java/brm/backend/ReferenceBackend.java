@@ -275,8 +275,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void add(Tensor a, Tensor b, Tensor out) {
-        sameShape("add", a, b);
-        sameShape("add", a, out);
+        sameShape("add", a, b, out);
         double[] ad = data(a), bd = data(b), od = data(out);
         for (int i = 0; i < a.rows() * a.cols(); i++) od[i] = ad[i] + bd[i];
     }
@@ -382,8 +381,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void geluBackward(Tensor x, Tensor dy, Tensor dx) {
-        sameShape("geluBackward", x, dy);
-        sameShape("geluBackward", x, dx);
+        sameShape("geluBackward", x, dy, dx);
         apart("geluBackward", dx, x);
         double[] xd = data(x), dyd = data(dy), dxd = data(dx);
         for (int i = 0; i < x.rows() * x.cols(); i++) {
@@ -398,18 +396,14 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void siluMul(Tensor gate, Tensor up, Tensor out) {
-        sameShape("siluMul", gate, up);
-        sameShape("siluMul", gate, out);
+        sameShape("siluMul", gate, up, out);
         double[] g = data(gate), u = data(up), o = data(out);
         for (int i = 0; i < gate.rows() * gate.cols(); i++) o[i] = g[i] * sigmoid(g[i]) * u[i];
     }
 
     @Override
     public void siluMulBackward(Tensor gate, Tensor up, Tensor dy, Tensor dGate, Tensor dUp) {
-        sameShape("siluMulBackward", gate, up);
-        sameShape("siluMulBackward", gate, dy);
-        sameShape("siluMulBackward", gate, dGate);
-        sameShape("siluMulBackward", gate, dUp);
+        sameShape("siluMulBackward", gate, up, dy, dGate, dUp);
         apart("siluMulBackward", dGate, gate, up, dUp);
         apart("siluMulBackward", dUp, gate, up);
         double[] g = data(gate), u = data(up), dyd = data(dy), dg = data(dGate), du = data(dUp);
