@@ -76,10 +76,18 @@ bool release(Launch& l) {
     int n = (int) l.fibers.size();
     bool released = false;
     for (int w = 0; w < n; w += 32) {
-        int live = 0, waiting = 0;
-        for (int t = w; t < std::min(n, w + 32); t++) {
+        int lanes = std::min(n, w + 32) - w, live = 0, waiting = 0;
+        for (int t = w; t < w + lanes; t++) {
             live += l.fibers[t].state != State::done;
             waiting += l.fibers[t].state == State::waits_for_warp;
+        }
+        if (waiting > 0 && live < lanes) {
+            // a full-mask shuffle, __syncwarp or wmma op needs every lane of the warp: on a GPU one that has
+            // returned never arrives (a hang or undefined results), so a kernel must not return before them
+            std::fprintf(stderr, "brm emulator: warp %d of block (%u,%u,%u) reaches a warp-wide operation after %d of its lanes returned\n",
+                         w / 32, block_index.x, block_index.y, block_index.z, lanes - live);
+            l.failed = true;
+            return true;
         }
         if (live > 0 && waiting == live) {
             for (int t = w; t < std::min(n, w + 32); t++)
@@ -161,7 +169,13 @@ void launch(dim3 grid, dim3 block, size_t dynamic_shared_bytes, const std::funct
                     }
                     bool all_done = std::all_of(l.fibers.begin(), l.fibers.end(), [](const Fiber& f) { return f.state == State::done; });
                     if (all_done) break;
-                    if (!release(l)) {
+                    bool progress = release(l);
+                    if (l.failed) {
+                        current = nullptr;
+                        last_error = cudaErrorLaunchFailure;
+                        return;
+                    }
+                    if (!progress) {
                         std::fprintf(stderr, "brm emulator: barrier divergence in block (%u,%u,%u):", bx, by, bz);
                         for (size_t t = 0; t < threads && t < 64; t++) std::fprintf(stderr, " %zu %s;", t, name(l.fibers[t].state));
                         std::fprintf(stderr, "\n");

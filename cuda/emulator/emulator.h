@@ -7,9 +7,9 @@
 //   - a launch runs the grid's blocks one after another on the calling OS thread; each CUDA thread of a
 //     block is a fiber (ucontext) that runs until it reaches a barrier (__syncthreads, a warp shuffle,
 //     __syncwarp) and the scheduler resumes the fibers once every live thread of the block (or warp) has
-//     arrived. A barrier that not all live threads reach (a __syncthreads in divergent code), like a
-//     __trap(), prints the block and the threads' states and fails the launch (cudaErrorLaunchFailure)
-//     instead of hanging;
+//     arrived. A barrier that not all live threads reach (a __syncthreads in divergent code), a warp-wide
+//     operation (shuffle, __syncwarp, wmma) that a lane has returned before, or a __trap(), prints where and
+//     fails the launch (cudaErrorLaunchFailure) instead of hanging;
 //   - __shared__ variables are function statics (one block runs at a time), dynamic shared memory a
 //     per-launch buffer filled with 0xFF before each block;
 //   - tensor-core fragments (nvcuda::wmma) hold the whole tile in every thread: their per-thread layout is
