@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <ucontext.h>
 #include <vector>
@@ -118,6 +119,9 @@ void trap(const char* what) {
     swapcontext(&current->fibers[current->running].context, &current->scheduler);
 }
 
+// __shared__ variables are process-wide statics: launches from several OS threads take turns
+static std::mutex launches;
+
 void launch(dim3 grid, dim3 block, size_t dynamic_shared_bytes, const std::function<void()>& body) {
     size_t threads = (size_t) block.x * block.y * block.z;
     if (threads == 0 || threads > 1024 || block.z > 64 || grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 ||
@@ -125,6 +129,7 @@ void launch(dim3 grid, dim3 block, size_t dynamic_shared_bytes, const std::funct
         last_error = cudaErrorInvalidConfiguration;
         return;
     }
+    std::lock_guard<std::mutex> one_at_a_time(launches);
     Launch l;
     l.body = &body;
     l.fibers.resize(threads);

@@ -10,8 +10,8 @@
 //     arrived. A barrier that not all live threads reach (a __syncthreads in divergent code), a warp-wide
 //     operation (shuffle, __syncwarp, wmma) that a lane has returned before, or a __trap(), prints where and
 //     fails the launch (cudaErrorLaunchFailure) instead of hanging;
-//   - __shared__ variables are function statics (one block runs at a time), dynamic shared memory a
-//     per-launch buffer filled with 0xFF before each block;
+//   - __shared__ variables are function statics (one block runs at a time; launches from several OS threads
+//     take turns), dynamic shared memory a per-launch buffer filled with 0xFF before each block;
 //   - tensor-core fragments (nvcuda::wmma) hold the whole tile in every thread: their per-thread layout is
 //     opaque in CUDA, so kernels may only touch fragments through the wmma functions and whole-fragment
 //     loops over num_elements, and both stay correct here.
