@@ -126,7 +126,9 @@ class CliRoundTripTest {
     /** Over --max-length, --truncate cuts the text at one end and keeps BERT's [CLS]/[SEP] and the appended eos. */
     @Test
     void truncationKeepsSpecialTokensAndEos() throws IOException {
-        String text = RealTexts.alpacaEval(random, 1, 2000).getFirst().output();
+        // a random answer of at least 200 characters: dozens of tokens, so that --max-length 12 always cuts it
+        String text = RealTexts.alpacaEval(random, 40, 2000).stream().map(RealTexts.Example::output).filter(t -> t.length() >= 200)
+                .findFirst().orElseThrow();
         int max = 12;
         int[] neoxText, bertText;
         try (HfReference hf = HfReference.load(neox.resolve("tokenizer.json"))) {
