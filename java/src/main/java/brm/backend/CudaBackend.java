@@ -26,6 +26,7 @@ import static brm.backend.OpChecks.checkAttention;
 import static brm.backend.OpChecks.checkCache;
 import static brm.backend.OpChecks.checkLinear;
 import static brm.backend.OpChecks.checkNorm;
+import static brm.backend.OpChecks.checkRotary;
 import static brm.backend.OpChecks.sameShape;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -513,9 +514,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void rotary(Packing p, Heads heads, int dims, Tensor cos, Tensor sin, boolean inverse) {
         int half = dims / 2;
-        check(dims % 2 == 0 && dims <= heads.dim() && cos.cols() == half && sin.cols() == half && cos.rows() == sin.rows()
-                        && heads.tensor().rows() == p.tokens(),
-                "rotary over " + dims + " of " + heads.dim() + " dims, tables [" + cos.rows() + ", " + cos.cols() + "]");
+        checkRotary(p, heads, dims, cos, sin);
         checkPositions("rotary", p, cos.rows());
         Tensor x = heads.tensor();
         rotaryKernels.rotary(cuda(x).address(), x.rows(), x.cols(), heads.offset(), heads.stride(), heads.count(), half,

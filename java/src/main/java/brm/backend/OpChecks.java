@@ -53,4 +53,12 @@ final class OpChecks {
         }
         return capacity;
     }
+
+    /** rotary: dims even and within a head, cos/sin tables [positions, dims/2] alike, one row of heads per token. */
+    static void checkRotary(Packing p, Heads heads, int dims, Tensor cos, Tensor sin) {
+        int half = dims / 2;
+        check(dims % 2 == 0 && dims <= heads.dim() && cos.cols() == half && sin.cols() == half && cos.rows() == sin.rows()
+                        && heads.tensor().rows() == p.tokens(),
+                "rotary over " + dims + " of " + heads.dim() + " dims, tables [" + cos.rows() + ", " + cos.cols() + "]");
+    }
 }

@@ -7,6 +7,7 @@ import static brm.backend.OpChecks.checkAttention;
 import static brm.backend.OpChecks.checkCache;
 import static brm.backend.OpChecks.checkLinear;
 import static brm.backend.OpChecks.checkNorm;
+import static brm.backend.OpChecks.checkRotary;
 import static brm.backend.OpChecks.sameShape;
 
 /**
@@ -417,9 +418,7 @@ public final class ReferenceBackend implements Backend {
     @Override
     public void rotary(Packing p, Heads heads, int dims, Tensor cos, Tensor sin, boolean inverse) {
         int m = dims / 2;
-        check(dims % 2 == 0 && dims <= heads.dim() && cos.cols() == m && sin.cols() == m && cos.rows() == sin.rows()
-                        && heads.tensor().rows() == p.tokens(),
-                "rotary over " + dims + " of " + heads.dim() + " dims, tables [" + cos.rows() + ", " + cos.cols() + "]");
+        checkRotary(p, heads, dims, cos, sin);
         double[] x = data(heads.tensor()), c = data(cos), s = data(sin);
         double sign = inverse ? -1 : 1;
         for (int r = 0; r < p.tokens(); r++) {
